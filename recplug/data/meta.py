@@ -1,0 +1,104 @@
+"""`dataset.json`: what a dataset folder holds, its positive rule and its time boundaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recplug.data.errors import DatasetError
+from recplug.data.schema import LABEL_COLUMNS, META_FILE, TEXT_FIELDS
+
+
+class PositiveRule(BaseModel):
+    """An interaction is a positive engagement when `column >= min`."""
+
+    model_config = ConfigDict(extra="forbid")
+    column: str
+    min: float = 1.0
+
+    def expr(self) -> pl.Expr:
+        return pl.col(self.column) >= self.min
+
+    def describe(self) -> str:
+        return f"{self.column} >= {self.min:g}"
+
+
+class Splits(BaseModel):
+    """Time boundaries in seconds: train is ts < train_end, validation train_end <= ts < valid_end,
+    test valid_end <= ts < end."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: int
+    train_end: int
+    valid_end: int
+    end: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Splits:
+        if not (self.start <= self.train_end <= self.valid_end <= self.end):
+            raise ValueError("splits must satisfy start <= train_end <= valid_end <= end")
+        return self
+
+
+class DatasetMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: int = 1
+    modalities: list[Literal["text", "image", "audio"]]
+    text_fields: list[str] = Field(default_factory=list)
+    label_columns: list[str]
+    positive_rule: PositiveRule
+    splits: Splits
+    seed: int | None = None
+    preset: str | None = None
+    media: Literal["inline", "on_demand", "none"] = "inline"
+    generator: dict[str, Any] | None = None
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetMeta:
+        unknown = [c for c in self.label_columns if c not in LABEL_COLUMNS]
+        if unknown:
+            raise ValueError(f"label_columns has unknown {unknown}; known: {list(LABEL_COLUMNS)}")
+        if not self.label_columns:
+            raise ValueError("label_columns is empty: at least one label column is required")
+        if self.positive_rule.column not in self.label_columns:
+            raise ValueError(
+                f"positive_rule.column '{self.positive_rule.column}' is not one of label_columns {self.label_columns}"
+            )
+        bad = [f for f in self.text_fields if f not in TEXT_FIELDS]
+        if bad:
+            raise ValueError(f"text_fields has unknown {bad}; known: {list(TEXT_FIELDS)}")
+        return self
+
+    def write(self, directory: Path) -> None:
+        from recplug.data.io import atomic_write_text
+
+        atomic_write_text(Path(directory) / META_FILE, self.model_dump_json(indent=2, exclude_none=True))
+
+
+def read_meta(directory: Path) -> DatasetMeta:
+    """Parse `dataset.json`, naming the key (or line/column of bad JSON) in the error."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing; a dataset folder needs {META_FILE}", file=META_FILE)
+    text = path.read_text()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(
+            f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", file=META_FILE
+        ) from None
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path}: expected a JSON object, got {type(raw).__name__}", file=META_FILE)
+    try:
+        return DatasetMeta.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"key '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in e.errors()
+        )
+        raise DatasetError(f"{path}: {problems}", file=META_FILE) from None

@@ -1,0 +1,213 @@
+"""Check a dataset folder against the contract; every problem names its file, column and row.
+
+Problems are collected rather than raised one at a time, so a user fixing an import sees them all.
+Table checks run on lazy scans, so validating a large folder does not load it whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from tqdm.auto import tqdm
+
+from recplug.data.errors import DatasetError, ValidationFailed
+from recplug.data.media import decode_audio, decode_image, read_media
+from recplug.data.meta import DatasetMeta, read_meta
+from recplug.data.schema import (
+    INTERACTIONS_FILE,
+    ITEMS_FILE,
+    LABEL_COLUMNS,
+    META_FILE,
+    QUERIES_FILE,
+    SPECS,
+)
+
+MAX_ROWS_NAMED = 5  # how many offending rows a message lists
+
+
+def _rows(frame: pl.DataFrame, show: str | None = None) -> str:
+    """'row 3, row 17 (+2 more)' from a frame holding a `row` column (and optionally a value column)."""
+    parts = [
+        f"row {r['row']}" + (f" ({show}={r[show]!r})" if show else "") for r in frame.head(MAX_ROWS_NAMED).to_dicts()
+    ]
+    more = len(frame) - MAX_ROWS_NAMED
+    return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _check_schema(lf: pl.LazyFrame, file: str, problems: list[DatasetError]) -> set[str]:
+    """Required columns present, known columns of an accepted dtype. Returns the usable columns."""
+    schema = lf.collect_schema()
+    usable = set(schema.names())
+    for spec in SPECS[file]:
+        if spec.name not in schema:
+            if spec.required:
+                problems.append(
+                    DatasetError(f"{file}: missing required column '{spec.name}' ({spec.describe()})", file=file, column=spec.name)
+                )
+            continue
+        dtype = schema[spec.name]
+        if dtype.base_type() not in {t.base_type() for t in spec.accepts} and dtype != pl.Null:
+            problems.append(
+                DatasetError(
+                    f"{file}: column '{spec.name}' has dtype {dtype}, expected {spec.describe()}", file=file, column=spec.name
+                )
+            )
+            usable.discard(spec.name)
+    return usable
+
+
+def _check_not_empty(lf: pl.LazyFrame, file: str, problems: list[DatasetError]) -> bool:
+    n = lf.select(pl.len()).collect().item()
+    if n == 0:
+        problems.append(DatasetError(f"{file}: table is empty (0 rows)", file=file))
+    return n > 0
+
+
+def _check_nulls(lf: pl.LazyFrame, file: str, columns: list[str], problems: list[DatasetError]) -> None:
+    for c in columns:
+        bad = lf.with_row_index("row").filter(pl.col(c).is_null()).select("row").head(MAX_ROWS_NAMED + 1).collect()
+        if len(bad):
+            problems.append(DatasetError(f"{file}: column '{c}' is null at {_rows(bad)}", file=file, column=c, row=bad["row"][0]))
+
+
+def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
+    _check_nulls(lf, ITEMS_FILE, ["item_id"], problems)
+    dup = (
+        lf.with_row_index("row")
+        .filter(pl.col("item_id").is_not_null() & pl.col("item_id").is_duplicated())
+        .select("row", "item_id")
+        .collect()
+    )
+    if len(dup):
+        problems.append(
+            DatasetError(
+                f"{ITEMS_FILE}: column 'item_id' has duplicates at {_rows(dup, 'item_id')}",
+                file=ITEMS_FILE,
+                column="item_id",
+                row=dup["row"][0],
+            )
+        )
+
+
+def _check_known_items(lf: pl.LazyFrame, file: str, item_ids: pl.LazyFrame, problems: list[DatasetError]) -> None:
+    unknown = (
+        lf.with_row_index("row")
+        .join(item_ids, on="item_id", how="anti")
+        .filter(pl.col("item_id").is_not_null())
+        .select("row", "item_id")
+        .head(MAX_ROWS_NAMED + 1)
+        .collect()
+    )
+    if len(unknown):
+        n = lf.join(item_ids, on="item_id", how="anti").select(pl.len()).collect().item()
+        problems.append(
+            DatasetError(
+                f"{file}: column 'item_id' names {n} row(s) of items not in {ITEMS_FILE}: {_rows(unknown, 'item_id')}",
+                file=file,
+                column="item_id",
+                row=unknown["row"][0],
+            )
+        )
+
+
+def _check_labels(lf: pl.LazyFrame, columns: set[str], meta: DatasetMeta | None, problems: list[DatasetError]) -> None:
+    present = [c for c in LABEL_COLUMNS if c in columns]
+    if not present:
+        problems.append(
+            DatasetError(
+                f"{INTERACTIONS_FILE}: no label column; need at least one of {list(LABEL_COLUMNS)}", file=INTERACTIONS_FILE
+            )
+        )
+        return
+    if meta is not None:
+        for c in meta.label_columns:
+            if c not in columns:
+                problems.append(
+                    DatasetError(
+                        f"{INTERACTIONS_FILE}: column '{c}' is listed in {META_FILE} label_columns but missing",
+                        file=INTERACTIONS_FILE,
+                        column=c,
+                    )
+                )
+
+
+def _check_media(lf: pl.LazyFrame, root: Path, columns: set[str], problems: list[DatasetError]) -> None:
+    decoders = {"image": decode_image, "audio": decode_audio}
+    for column, decode in decoders.items():
+        if column not in columns:
+            continue
+        frame = lf.select("item_id", column).filter(pl.col(column).is_not_null()).collect()
+        bad: list[str] = []
+        for item_id, value in tqdm(
+            frame.iter_rows(), total=len(frame), desc=f"decode {column}", leave=False, disable=len(frame) < 5000
+        ):
+            try:
+                decode(read_media(value, root))
+            except Exception as e:  # noqa: BLE001 - any decoder failure means the bytes are unusable
+                bad.append(f"item_id={item_id} ({type(e).__name__})")
+        if bad:
+            shown = ", ".join(bad[:MAX_ROWS_NAMED]) + (f" (+{len(bad) - MAX_ROWS_NAMED} more)" if len(bad) > MAX_ROWS_NAMED else "")
+            problems.append(
+                DatasetError(f"{ITEMS_FILE}: column '{column}' does not decode for {shown}", file=ITEMS_FILE, column=column)
+            )
+
+
+def validate_dataset(directory: str | Path, *, check_media: bool = True) -> DatasetMeta:
+    """Raise `ValidationFailed` listing every problem found; return the parsed metadata when clean."""
+    root = Path(directory)
+    problems: list[DatasetError] = []
+    meta: DatasetMeta | None = None
+    try:
+        meta = read_meta(root)
+    except DatasetError as e:
+        problems.append(e)
+
+    scans: dict[str, pl.LazyFrame] = {}
+    for file in (ITEMS_FILE, INTERACTIONS_FILE, QUERIES_FILE):
+        path = root / file
+        if not path.is_file():
+            if file != QUERIES_FILE:
+                problems.append(DatasetError(f"{path}: missing; a dataset folder needs {file}", file=file))
+            continue
+        try:
+            scans[file] = pl.scan_parquet(path)
+            scans[file].collect_schema()
+        except Exception as e:  # noqa: BLE001
+            problems.append(DatasetError(f"{path}: not a readable parquet file ({e})", file=file))
+            scans.pop(file, None)
+
+    usable = {f: _check_schema(lf, f, problems) for f, lf in scans.items()}
+    nonempty = {f: _check_not_empty(lf, f, problems) for f, lf in scans.items()}
+    ok = {f: nonempty[f] and {c.name for c in SPECS[f] if c.required} <= usable[f] for f in scans}
+
+    if ok.get(ITEMS_FILE):
+        _check_items(scans[ITEMS_FILE], problems)
+        if check_media:
+            _check_media(scans[ITEMS_FILE], root, usable[ITEMS_FILE], problems)
+    if ITEMS_FILE in scans and "item_id" in usable[ITEMS_FILE]:
+        item_ids = scans[ITEMS_FILE].select("item_id").unique()
+        for file in (INTERACTIONS_FILE, QUERIES_FILE):
+            if ok.get(file):
+                _check_known_items(scans[file], file, item_ids, problems)
+    if ok.get(INTERACTIONS_FILE):
+        _check_nulls(scans[INTERACTIONS_FILE], INTERACTIONS_FILE, ["user_id", "item_id", "ts"], problems)
+    if INTERACTIONS_FILE in scans:
+        _check_labels(scans[INTERACTIONS_FILE], usable[INTERACTIONS_FILE], meta, problems)
+    if meta is not None and ITEMS_FILE in scans:
+        for field in meta.text_fields:
+            if field not in usable[ITEMS_FILE]:
+                problems.append(
+                    DatasetError(f"{ITEMS_FILE}: column '{field}' is listed in {META_FILE} text_fields but missing", file=ITEMS_FILE, column=field)
+                )
+        if meta.media == "inline":
+            for m in ("image", "audio"):
+                if m in meta.modalities and m not in usable[ITEMS_FILE]:
+                    problems.append(
+                        DatasetError(f"{ITEMS_FILE}: column '{m}' missing but {META_FILE} lists modality '{m}'", file=ITEMS_FILE, column=m)
+                    )
+
+    if problems:
+        raise ValidationFailed(str(root), problems)
+    assert meta is not None
+    return meta

@@ -1,0 +1,7 @@
+"""The built-in synthetic omni-modal world: recplug's dataset with known ground truth."""
+
+from recplug.data.world.config import PRESETS, WorldConfig, preset
+from recplug.data.world.truth import GroundTruth
+from recplug.data.world.world import World
+
+__all__ = ["PRESETS", "GroundTruth", "World", "WorldConfig", "preset"]
