@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class DatasetError(ValueError):
-    def __init__(self, message: str, *, file: str | None = None, column: str | None = None, row: int | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, column: str | None = None, row: int | None = None
+    ):
         super().__init__(message)
         self.file, self.column, self.row = file, column, row
 

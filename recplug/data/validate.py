@@ -29,7 +29,8 @@ MAX_ROWS_NAMED = 5  # how many offending rows a message lists
 def _rows(frame: pl.DataFrame, show: str | None = None) -> str:
     """'row 3, row 17 (+2 more)' from a frame holding a `row` column (and optionally a value column)."""
     parts = [
-        f"row {r['row']}" + (f" ({show}={r[show]!r})" if show else "") for r in frame.head(MAX_ROWS_NAMED).to_dicts()
+        f"row {r['row']}" + (f" ({show}={r[show]!r})" if show else "")
+        for r in frame.head(MAX_ROWS_NAMED).to_dicts()
     ]
     more = len(frame) - MAX_ROWS_NAMED
     return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
@@ -43,14 +44,20 @@ def _check_schema(lf: pl.LazyFrame, file: str, problems: list[DatasetError]) -> 
         if spec.name not in schema:
             if spec.required:
                 problems.append(
-                    DatasetError(f"{file}: missing required column '{spec.name}' ({spec.describe()})", file=file, column=spec.name)
+                    DatasetError(
+                        f"{file}: missing required column '{spec.name}' ({spec.describe()})",
+                        file=file,
+                        column=spec.name,
+                    )
                 )
             continue
         dtype = schema[spec.name]
         if dtype.base_type() not in {t.base_type() for t in spec.accepts} and dtype != pl.Null:
             problems.append(
                 DatasetError(
-                    f"{file}: column '{spec.name}' has dtype {dtype}, expected {spec.describe()}", file=file, column=spec.name
+                    f"{file}: column '{spec.name}' has dtype {dtype}, expected {spec.describe()}",
+                    file=file,
+                    column=spec.name,
                 )
             )
             usable.discard(spec.name)
@@ -66,9 +73,19 @@ def _check_not_empty(lf: pl.LazyFrame, file: str, problems: list[DatasetError]) 
 
 def _check_nulls(lf: pl.LazyFrame, file: str, columns: list[str], problems: list[DatasetError]) -> None:
     for c in columns:
-        bad = lf.with_row_index("row").filter(pl.col(c).is_null()).select("row").head(MAX_ROWS_NAMED + 1).collect()
+        bad = (
+            lf.with_row_index("row")
+            .filter(pl.col(c).is_null())
+            .select("row")
+            .head(MAX_ROWS_NAMED + 1)
+            .collect()
+        )
         if len(bad):
-            problems.append(DatasetError(f"{file}: column '{c}' is null at {_rows(bad)}", file=file, column=c, row=bad["row"][0]))
+            problems.append(
+                DatasetError(
+                    f"{file}: column '{c}' is null at {_rows(bad)}", file=file, column=c, row=bad["row"][0]
+                )
+            )
 
 
 def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
@@ -90,7 +107,9 @@ def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
         )
 
 
-def _check_known_items(lf: pl.LazyFrame, file: str, item_ids: pl.LazyFrame, problems: list[DatasetError]) -> None:
+def _check_known_items(
+    lf: pl.LazyFrame, file: str, item_ids: pl.LazyFrame, problems: list[DatasetError]
+) -> None:
     unknown = (
         lf.with_row_index("row")
         .join(item_ids, on="item_id", how="anti")
@@ -111,12 +130,15 @@ def _check_known_items(lf: pl.LazyFrame, file: str, item_ids: pl.LazyFrame, prob
         )
 
 
-def _check_labels(lf: pl.LazyFrame, columns: set[str], meta: DatasetMeta | None, problems: list[DatasetError]) -> None:
+def _check_labels(
+    lf: pl.LazyFrame, columns: set[str], meta: DatasetMeta | None, problems: list[DatasetError]
+) -> None:
     present = [c for c in LABEL_COLUMNS if c in columns]
     if not present:
         problems.append(
             DatasetError(
-                f"{INTERACTIONS_FILE}: no label column; need at least one of {list(LABEL_COLUMNS)}", file=INTERACTIONS_FILE
+                f"{INTERACTIONS_FILE}: no label column; need at least one of {list(LABEL_COLUMNS)}",
+                file=INTERACTIONS_FILE,
             )
         )
         return
@@ -140,16 +162,26 @@ def _check_media(lf: pl.LazyFrame, root: Path, columns: set[str], problems: list
         frame = lf.select("item_id", column).filter(pl.col(column).is_not_null()).collect()
         bad: list[str] = []
         for item_id, value in tqdm(
-            frame.iter_rows(), total=len(frame), desc=f"decode {column}", leave=False, disable=len(frame) < 5000
+            frame.iter_rows(),
+            total=len(frame),
+            desc=f"decode {column}",
+            leave=False,
+            disable=len(frame) < 5000,
         ):
             try:
                 decode(read_media(value, root))
             except Exception as e:  # noqa: BLE001 - any decoder failure means the bytes are unusable
                 bad.append(f"item_id={item_id} ({type(e).__name__})")
         if bad:
-            shown = ", ".join(bad[:MAX_ROWS_NAMED]) + (f" (+{len(bad) - MAX_ROWS_NAMED} more)" if len(bad) > MAX_ROWS_NAMED else "")
+            shown = ", ".join(bad[:MAX_ROWS_NAMED]) + (
+                f" (+{len(bad) - MAX_ROWS_NAMED} more)" if len(bad) > MAX_ROWS_NAMED else ""
+            )
             problems.append(
-                DatasetError(f"{ITEMS_FILE}: column '{column}' does not decode for {shown}", file=ITEMS_FILE, column=column)
+                DatasetError(
+                    f"{ITEMS_FILE}: column '{column}' does not decode for {shown}",
+                    file=ITEMS_FILE,
+                    column=column,
+                )
             )
 
 
@@ -198,13 +230,21 @@ def validate_dataset(directory: str | Path, *, check_media: bool = True) -> Data
         for field in meta.text_fields:
             if field not in usable[ITEMS_FILE]:
                 problems.append(
-                    DatasetError(f"{ITEMS_FILE}: column '{field}' is listed in {META_FILE} text_fields but missing", file=ITEMS_FILE, column=field)
+                    DatasetError(
+                        f"{ITEMS_FILE}: column '{field}' is listed in {META_FILE} text_fields but missing",
+                        file=ITEMS_FILE,
+                        column=field,
+                    )
                 )
         if meta.media == "inline":
             for m in ("image", "audio"):
                 if m in meta.modalities and m not in usable[ITEMS_FILE]:
                     problems.append(
-                        DatasetError(f"{ITEMS_FILE}: column '{m}' missing but {META_FILE} lists modality '{m}'", file=ITEMS_FILE, column=m)
+                        DatasetError(
+                            f"{ITEMS_FILE}: column '{m}' missing but {META_FILE} lists modality '{m}'",
+                            file=ITEMS_FILE,
+                            column=m,
+                        )
                     )
 
     if problems:

@@ -39,7 +39,11 @@ def _lines(path: Path, sep: str, names: list[str]) -> pl.DataFrame:
 def _read_latest(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     ratings = pl.read_csv(src / "ratings.csv", schema_overrides={"rating": pl.Float32})
     movies = pl.read_csv(src / "movies.csv")
-    tags = pl.read_csv(src / "tags.csv", schema_overrides={"tag": pl.String}) if (src / "tags.csv").is_file() else None
+    tags = (
+        pl.read_csv(src / "tags.csv", schema_overrides={"tag": pl.String})
+        if (src / "tags.csv").is_file()
+        else None
+    )
     ratings = ratings.select(
         pl.col("userId").cast(pl.Int64).alias("user_id"),
         pl.col("movieId").cast(pl.Int64).alias("item_id"),
@@ -58,7 +62,10 @@ def _read_latest(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | 
 
 def _read_1m(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, None]:
     ratings = _lines(src / "ratings.dat", "::", ["user_id", "item_id", "rating", "ts"]).select(
-        pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64), pl.col("ts").cast(pl.Int64), pl.col("rating").cast(pl.Float32)
+        pl.col("user_id").cast(pl.Int64),
+        pl.col("item_id").cast(pl.Int64),
+        pl.col("ts").cast(pl.Int64),
+        pl.col("rating").cast(pl.Float32),
     )
     movies = _lines(src / "movies.dat", "::", ["item_id", "title", "genres"]).select(
         pl.col("item_id").cast(pl.Int64), "title", pl.col("genres").str.split("|")
@@ -69,13 +76,23 @@ def _read_1m(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, None]:
 def _read_100k(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, None]:
     ratings = pl.read_csv(
         src / "u.data", separator="\t", has_header=False, new_columns=["user_id", "item_id", "rating", "ts"]
-    ).select(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64), pl.col("ts").cast(pl.Int64), pl.col("rating").cast(pl.Float32))
+    ).select(
+        pl.col("user_id").cast(pl.Int64),
+        pl.col("item_id").cast(pl.Int64),
+        pl.col("ts").cast(pl.Int64),
+        pl.col("rating").cast(pl.Float32),
+    )
     text = (src / "u.item").read_bytes().decode("latin-1")
     raw = pl.read_csv(
-        io.StringIO(text), separator="|", has_header=False, quote_char=None,
+        io.StringIO(text),
+        separator="|",
+        has_header=False,
+        quote_char=None,
         new_columns=["item_id", "title", "release", "video", "url", *ML100K_GENRES],
     )
-    genres = pl.concat_list([pl.when(pl.col(g) == 1).then(pl.lit(g)) for g in ML100K_GENRES]).list.drop_nulls()
+    genres = pl.concat_list(
+        [pl.when(pl.col(g) == 1).then(pl.lit(g)) for g in ML100K_GENRES]
+    ).list.drop_nulls()
     movies = raw.select(pl.col("item_id").cast(pl.Int64), "title", genres.alias("genres"))
     return ratings, movies, None
 
@@ -92,10 +109,14 @@ def detect_layout(src: Path) -> str:
         if all((src / f).is_file() for f in files):
             return name
     expected = "; ".join(f"{n}: {', '.join(f)}" for n, (f, _) in LAYOUTS.items())
-    raise DatasetError(f"{src}: not a MovieLens folder I know (expected files for one of {expected})", file=str(src))
+    raise DatasetError(
+        f"{src}: not a MovieLens folder I know (expected files for one of {expected})", file=str(src)
+    )
 
 
-def import_movielens(src: str | Path, out: str | Path, *, positive_min: float = 4.0, name: str | None = None) -> Path:
+def import_movielens(
+    src: str | Path, out: str | Path, *, positive_min: float = 4.0, name: str | None = None
+) -> Path:
     src = Path(src)
     layout = detect_layout(src)
     ratings, movies, tags = LAYOUTS[layout][1](src)

@@ -31,12 +31,16 @@ def read_table(path: str | Path) -> pl.DataFrame:
         return pl.read_parquet(path)
     if suffix in (".csv", ".tsv", ".txt"):
         return pl.read_csv(path, separator="\t" if suffix == ".tsv" else ",", infer_schema_length=10_000)
-    raise DatasetError(f"{path}: unsupported file type '{suffix}' (use .csv, .tsv or .parquet)", file=str(path))
+    raise DatasetError(
+        f"{path}: unsupported file type '{suffix}' (use .csv, .tsv or .parquet)", file=str(path)
+    )
 
 
 def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str], file: str) -> pl.DataFrame:
     """Rename source columns to contract names and keep only contract columns."""
-    missing = {target: src for target, src in mapping.items() if target in wanted and src not in frame.columns}
+    missing = {
+        target: src for target, src in mapping.items() if target in wanted and src not in frame.columns
+    }
     if missing:
         (target, src), *_ = missing.items()
         raise DatasetError(
@@ -74,7 +78,9 @@ def import_table(
     columns already named as in the contract need no entry. Items default to the ids seen in the log.
     """
     mapping = mapping or {}
-    inter = _apply_mapping(read_table(interactions), mapping, {c.name for c in INTERACTION_COLUMNS}, str(interactions))
+    inter = _apply_mapping(
+        read_table(interactions), mapping, {c.name for c in INTERACTION_COLUMNS}, str(interactions)
+    )
     inter = _seconds(inter, "ts")
     labels = [c for c in LABEL_COLUMNS if c in inter.columns]
     if not labels:
@@ -90,7 +96,9 @@ def import_table(
         item_frame = inter.select(pl.col("item_id").unique().sort())
     query_frame = None
     if queries is not None:
-        query_frame = _apply_mapping(read_table(queries), mapping, {c.name for c in QUERY_COLUMNS}, str(queries))
+        query_frame = _apply_mapping(
+            read_table(queries), mapping, {c.name for c in QUERY_COLUMNS}, str(queries)
+        )
     text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
     modalities = (["text"] if text_fields else []) + [m for m in MEDIA_FIELDS if m in item_frame.columns]
     meta = DatasetMeta(
@@ -99,7 +107,9 @@ def import_table(
         text_fields=text_fields,
         label_columns=labels,
         positive_rule=positive,
-        splits=quantile_splits(inter["ts"], train_frac, valid_frac) if len(inter) else quantile_splits(pl.Series([0])),
+        splits=quantile_splits(inter["ts"], train_frac, valid_frac)
+        if len(inter)
+        else quantile_splits(pl.Series([0])),
         media="inline" if any(m in item_frame.columns for m in MEDIA_FIELDS) else "none",
         source=f"imported from {interactions}",
     )

@@ -57,7 +57,9 @@ class ReturnModel:
     def p_return(self, state: np.ndarray) -> np.ndarray:
         c = self.cfg
         return sigmoid(
-            c.return_base + c.return_activity * np.log(self.activity) + c.return_satisfaction * (state - c.satisfaction_ref)
+            c.return_base
+            + c.return_activity * np.log(self.activity)
+            + c.return_satisfaction * (state - c.satisfaction_ref)
         )
 
 
@@ -68,7 +70,7 @@ class LoggingPolicy:
     def __init__(self, latents: Latents):
         self.latents, self.cfg = latents, latents.cfg
         self.log_pop = np.log(latents.items.popularity)
-        self.cum_pop = np.cumsum(latents.items.popularity ** self.cfg.candidate_popularity_power)
+        self.cum_pop = np.cumsum(latents.items.popularity**self.cfg.candidate_popularity_power)
         created = latents.items.created_day
         self.n_available = np.searchsorted(created, np.arange(self.cfg.n_days), side="right")
 
@@ -77,7 +79,9 @@ class LoggingPolicy:
         n_avail = self.n_available[day]
         c = cfg.candidates_per_session
         n_pop, n_fresh = int(c * cfg.candidate_mix[0]), int(c * cfg.candidate_mix[1])
-        pop = np.searchsorted(self.cum_pop[:n_avail], rng.random((n_sessions, n_pop)) * self.cum_pop[n_avail - 1])
+        pop = np.searchsorted(
+            self.cum_pop[:n_avail], rng.random((n_sessions, n_pop)) * self.cum_pop[n_avail - 1]
+        )
         fresh_lo = np.searchsorted(items.created_day, max(day - self.cfg.fresh_window_days + 1, 1))
         if fresh_lo >= n_avail:  # nothing fresh yet: uniform instead
             fresh_lo = 0

@@ -39,11 +39,17 @@ def make_queries(latents: Latents) -> pl.DataFrame:
     dropped = rng.random(words.shape) < 0.12
     dropped[:, 0] = False  # keep at least one word
     words[~used | dropped] = None
-    noise = np.where(rng.random(n_q) < 0.25, np.array(FILLER_WORDS, dtype=object)[rng.integers(0, len(FILLER_WORDS), n_q)], None)
+    noise = np.where(
+        rng.random(n_q) < 0.25,
+        np.array(FILLER_WORDS, dtype=object)[rng.integers(0, len(FILLER_WORDS), n_q)],
+        None,
+    )
     words = np.concatenate([words, noise[:, None]], axis=1)
     words = np.take_along_axis(words, np.argsort(rng.random(words.shape), axis=1), axis=1)
     text = (
-        pl.DataFrame({f"w{j}": pl.Series(words[:, j].tolist(), dtype=pl.String) for j in range(words.shape[1])})
+        pl.DataFrame(
+            {f"w{j}": pl.Series(words[:, j].tolist(), dtype=pl.String) for j in range(words.shape[1])}
+        )
         .select(pl.concat_str(pl.all(), separator=" ", ignore_nulls=True))
         .to_series()
     )
@@ -60,9 +66,17 @@ def make_queries(latents: Latents) -> pl.DataFrame:
         {
             "query_idx": np.concatenate([np.arange(n_q), np.repeat(np.arange(n_q), m)]),
             "item_id": np.concatenate([src, np.take_along_axis(cand, top, axis=1).ravel()]) + 1,
-            "score": np.concatenate([np.ones(n_q), np.take_along_axis(score, top, axis=1).ravel()]).astype(np.float32),
+            "score": np.concatenate([np.ones(n_q), np.take_along_axis(score, top, axis=1).ravel()]).astype(
+                np.float32
+            ),
         }
     )
-    rows = rows.filter(pl.col("score") > 0).unique(["query_idx", "item_id"], keep="first", maintain_order=True)
+    rows = rows.filter(pl.col("score") > 0).unique(
+        ["query_idx", "item_id"], keep="first", maintain_order=True
+    )
     queries = pl.DataFrame({"query_idx": np.arange(n_q), "query": text})
-    return rows.sort("query_idx", maintain_order=True).join(queries, on="query_idx").select("query", "item_id", "score")
+    return (
+        rows.sort("query_idx", maintain_order=True)
+        .join(queries, on="query_idx")
+        .select("query", "item_id", "score")
+    )

@@ -36,7 +36,9 @@ def _pick(rng: np.random.Generator, attr: str, values: np.ndarray, size: tuple[i
     """Random synonyms of each row's attribute value, shape (len(values), *size)."""
     flat, offsets, counts = _words(attr)
     u = rng.random(size=(len(values), *size))
-    idx = offsets[values].reshape(-1, *([1] * len(size))) + (u * counts[values].reshape(-1, *([1] * len(size)))).astype(int)
+    idx = offsets[values].reshape(-1, *([1] * len(size))) + (
+        u * counts[values].reshape(-1, *([1] * len(size)))
+    ).astype(int)
     return flat[idx]
 
 
@@ -53,11 +55,19 @@ def render_text(attrs: np.ndarray, seed: int) -> pl.DataFrame:
         return np.where(rng.random(words.shape) < p, other, words)
 
     title = np.concatenate(
-        [_pick(rng, "style", style, (1,)), noisy(_pick(rng, "topic", topic, (2,)), 0.1), filler[rng.integers(0, len(filler), (n, 1))]],
+        [
+            _pick(rng, "style", style, (1,)),
+            noisy(_pick(rng, "topic", topic, (2,)), 0.1),
+            filler[rng.integers(0, len(filler), (n, 1))],
+        ],
         axis=1,
     )
     desc = np.concatenate(
-        [noisy(_pick(rng, "topic", topic, (4,)), 0.15), _pick(rng, "style", style, (1,)), filler[rng.integers(0, len(filler), (n, 7))]],
+        [
+            noisy(_pick(rng, "topic", topic, (4,)), 0.15),
+            _pick(rng, "style", style, (1,)),
+            filler[rng.integers(0, len(filler), (n, 7))],
+        ],
         axis=1,
     )
     desc = np.take_along_axis(desc, np.argsort(rng.random(desc.shape), axis=1), axis=1)
@@ -115,7 +125,6 @@ def render_images(attrs: np.ndarray, media_seed: np.ndarray, size: int) -> np.nd
 
 def render_audio(attrs: np.ndarray, media_seed: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:
     """(n, samples) float32 waveforms: notes at a pitch, at a tempo, with a timbre, plus noise."""
-    n = len(attrs)
     pitch, tempo, timbre = (attrs[:, attribute_index(a)] for a in ("pitch", "tempo", "timbre"))
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     u, noise = _per_item_draws(media_seed, 2, 3, (len(t),))

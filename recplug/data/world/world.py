@@ -38,7 +38,9 @@ class World:
         """Rebuild the world that generated a dataset folder (from its dataset.json)."""
         meta = read_meta(Path(directory))
         if meta.generator is None or meta.seed is None:
-            raise ValueError(f"{Path(directory) / META_FILE}: not a generated world (no 'generator' / 'seed' key)")
+            raise ValueError(
+                f"{Path(directory) / META_FILE}: not a generated world (no 'generator' / 'seed' key)"
+            )
         return cls(WorldConfig.model_validate(meta.generator), meta.seed, meta.preset)
 
     @property
@@ -85,7 +87,8 @@ class World:
             {
                 "item_id": np.arange(1, cfg.n_items + 1, dtype=np.int64),
                 "category": np.char.add(
-                    np.char.add(np.array(ATTRIBUTES[6].values)[topic], "/"), np.array(ATTRIBUTES[0].values)[shape]
+                    np.char.add(np.array(ATTRIBUTES[6].values)[topic], "/"),
+                    np.array(ATTRIBUTES[0].values)[shape],
                 ),
                 "created_ts": START_TS + items.created_day * DAY - (items.created_day == 0) * DAY,
             }
@@ -112,7 +115,9 @@ class World:
             bar = tqdm(total=self.config.n_days, desc="simulate days", unit="day", disable=not progress)
             n = 0
             with pq.ParquetWriter(
-                tmp, INTERACTION_SCHEMA, compression=PARQUET_OPTIONS["compression"],
+                tmp,
+                INTERACTION_SCHEMA,
+                compression=PARQUET_OPTIONS["compression"],
                 compression_level=PARQUET_OPTIONS["compression_level"],
             ) as writer:
                 for table in simulate_logs(self.latents):

@@ -1,0 +1,34 @@
+"""Stage caching: a stage's output folder carries the hash of the config that made it, and a stage
+whose folder holds the same hash is skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from recplug.data.io import atomic_write_text
+
+STAMP = ".stage.json"
+
+
+def config_hash(config: Any) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_done(folder: Path, config: Any) -> bool:
+    stamp = Path(folder) / STAMP
+    if not stamp.is_file():
+        return False
+    try:
+        return json.loads(stamp.read_text()).get("config_hash") == config_hash(config)
+    except json.JSONDecodeError:
+        return False
+
+
+def mark_done(folder: Path, config: Any, **info: Any) -> None:
+    atomic_write_text(
+        Path(folder) / STAMP,
+        json.dumps({"config_hash": config_hash(config), "config": config, **info}, indent=2, default=str),
+    )

@@ -1,0 +1,40 @@
+"""The `recplug` console command. It lives in the top layer so no lower layer imports upward."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from experiments.commands import data, demo
+
+GROUPS = (data, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recplug",
+        description="recplug: distil ID teachers into an omni-modal item encoder and measure the gain offline.",
+    )
+    parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from recplug.data.errors import DatasetError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DatasetError, ValueError, FileNotFoundError) as e:
+        if args.traceback:
+            raise
+        print(f"recplug: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

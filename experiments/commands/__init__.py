@@ -1,0 +1,1 @@
+"""Sub-commands of the `recplug` console command, one module per group."""

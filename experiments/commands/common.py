@@ -1,0 +1,25 @@
+"""Helpers shared by sub-commands: timing and peak-memory reports, friendly errors."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from contextlib import contextmanager
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process and its finished children, MiB (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+@contextmanager
+def timed(label: str):
+    """Print wall time and peak memory of a block to stderr (so stdout stays clean for reports)."""
+    t0 = time.perf_counter()
+    yield
+    print(
+        f"[{label}] {time.perf_counter() - t0:.1f} s, peak memory {peak_rss_mib():.0f} MiB", file=sys.stderr
+    )

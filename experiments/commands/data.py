@@ -1,0 +1,118 @@
+"""`recplug data ...`: generate, validate, describe and import datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from experiments.commands.common import timed
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from recplug.data.world import World
+
+    overrides = dict(kv.split("=", 1) for kv in args.set or [])
+    world = World.from_preset(args.preset, seed=args.seed, **overrides)
+    with timed(f"generate {args.preset}"):
+        world.generate(args.out, progress=not args.quiet)
+    print(f"wrote {args.out}")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from recplug.data.validate import validate_dataset
+
+    meta = validate_dataset(args.dir, check_media=not args.skip_media)
+    print(f"{args.dir}: valid ({meta.name}; modalities {', '.join(meta.modalities)})")
+
+
+def _describe(args: argparse.Namespace) -> None:
+    from recplug.data.describe import describe_to
+
+    out = Path(args.out) if args.out else Path(args.dir) / "describe"
+    _, md = describe_to(args.dir, out)
+    print(md)
+    print(f"wrote {out}/describe.md, describe.json, popularity.png")
+
+
+def _import_movielens(args: argparse.Namespace) -> None:
+    from recplug.data.importers import import_movielens
+
+    with timed("import movielens"):
+        import_movielens(args.src, args.out, positive_min=args.positive_min, name=args.name)
+    print(f"wrote {args.out}")
+
+
+def _import_table(args: argparse.Namespace) -> None:
+    from recplug.data.importers import import_table
+    from recplug.data.meta import PositiveRule
+
+    mapping = {}
+    for kv in args.map or []:
+        if "=" not in kv:
+            raise SystemExit(f"--map expects TARGET=SOURCE (e.g. user_id=uid), got '{kv}'")
+        target, src = kv.split("=", 1)
+        mapping[target] = src
+    positive = None
+    if args.positive:
+        col, _, value = args.positive.partition(">=")
+        if not value:
+            raise SystemExit(f"--positive expects COLUMN>=VALUE (e.g. rating>=4), got '{args.positive}'")
+        positive = PositiveRule(column=col.strip(), min=float(value))
+    import_table(
+        args.interactions,
+        args.out,
+        items=args.items,
+        queries=args.queries,
+        mapping=mapping,
+        positive=positive,
+        name=args.name,
+    )
+    print(f"wrote {args.out}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="datasets: generate the synthetic world, validate, describe, import")
+    cmds = data.add_subparsers(dest="data_command", required=True)
+
+    g = cmds.add_parser("generate", help="generate the synthetic omni-modal world")
+    g.add_argument("--preset", default="demo", help="tiny | demo | large (default: demo)")
+    g.add_argument("--out", required=True, help="dataset folder to write")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a WorldConfig field (repeatable)"
+    )
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.set_defaults(func=_generate)
+
+    v = cmds.add_parser("validate", help="check a dataset folder against the data contract")
+    v.add_argument("dir")
+    v.add_argument("--skip-media", action="store_true", help="do not decode every image and audio clip")
+    v.set_defaults(func=_validate)
+
+    d = cmds.add_parser("describe", help="counts, coverage, label rates, cold items, popularity plot")
+    d.add_argument("dir")
+    d.add_argument("--out", help="where to write describe.md/json and popularity.png (default: DIR/describe)")
+    d.set_defaults(func=_describe)
+
+    imp = cmds.add_parser("import", help="import other data into a dataset folder")
+    kinds = imp.add_subparsers(dest="import_kind", required=True)
+    ml = kinds.add_parser("movielens", help="MovieLens (ml-latest-small, ml-25m, ml-1m, ml-100k layouts)")
+    ml.add_argument("src", help="the unpacked MovieLens folder")
+    ml.add_argument("--out", required=True)
+    ml.add_argument(
+        "--positive-min", type=float, default=4.0, help="rating at or above which a rating is positive"
+    )
+    ml.add_argument("--name")
+    ml.set_defaults(func=_import_movielens)
+
+    t = kinds.add_parser("table", help="any CSV/TSV/parquet log with a column mapping")
+    t.add_argument("--interactions", required=True, help="interaction log file")
+    t.add_argument("--items", help="item table file (default: the ids seen in the log)")
+    t.add_argument("--queries", help="query table file")
+    t.add_argument("--out", required=True)
+    t.add_argument(
+        "--map", action="append", metavar="TARGET=SOURCE", help="contract column = source column (repeatable)"
+    )
+    t.add_argument("--positive", help="positive rule COLUMN>=VALUE (default: first label column >= 1)")
+    t.add_argument("--name")
+    t.set_defaults(func=_import_table)
