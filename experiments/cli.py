@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.commands import data, demo
+from experiments.commands import data, demo, teachers
 
-GROUPS = (data, demo)
+GROUPS = (data, teachers, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,9 @@ case "$RECPLUG_FBGEMM" in
 esac
 
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+# --no-warn-conflicts: torchrec's metadata names the CUDA fbgemm-gpu, which we replace on purpose;
+# the import check at the end is the real test of the pairing.
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-warn-conflicts -q)
 
 echo "[setup] 1/4 torch==$TORCH_VERSION"
 "${PIP[@]}" "torch==$TORCH_VERSION"

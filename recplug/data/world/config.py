@@ -77,7 +77,7 @@ class WorldConfig(BaseModel):
 
 
 PRESETS: dict[str, WorldConfig] = {
-    "tiny": WorldConfig(n_users=300, n_items=400, n_days=20, candidates_per_session=60),
+    "tiny": WorldConfig(n_users=400, n_items=1000, n_days=20, candidates_per_session=60),
     "demo": WorldConfig(n_users=3000, n_items=3000, n_days=40),
     "large": WorldConfig(
         n_users=100_000, n_items=100_000, n_days=25, media="on_demand", queries_per_item=0.2

@@ -1,0 +1,62 @@
+"""Confidence intervals: every figure recplug reports carries its spread."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import numpy as np
+
+
+class MetricRow(TypedDict):
+    """One row of report.json: {experiment, variant, metric, split, mean, ci_low, ci_high, n}."""
+
+    experiment: str
+    variant: str
+    metric: str
+    split: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, chunk: int = 200
+) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of per-unit `values` (e.g. per-user hits), percentile bootstrap.
+    Resampling runs in chunks so a large `values` does not need an (n_boot, n) matrix at once."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for lo in range(0, n_boot, chunk):
+        hi = min(lo + chunk, n_boot)
+        # counts of each unit in each resample: a multinomial draw is the same as resampling indices
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
+        means[lo:hi] = counts @ values / n
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(values.mean()), float(low), float(high)
+
+
+def metric_row(
+    experiment: str,
+    variant: str,
+    metric: str,
+    split: str,
+    values: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> MetricRow:
+    mean, low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed)
+    return MetricRow(
+        experiment=experiment,
+        variant=variant,
+        metric=metric,
+        split=split,
+        mean=mean,
+        ci_low=low,
+        ci_high=high,
+        n=len(values),
+    )
