@@ -34,9 +34,9 @@ def _flatten(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[s
 def _gather(value: Any, rank: int) -> torch.Tensor | None:
     """Full tensor on rank 0 (None elsewhere); a collective for sharded tensors."""
     if isinstance(value, ShardedTensor):
-        out = torch.empty(value.size(), dtype=value.dtype) if rank == 0 else None
         with warnings.catch_warnings():  # TorchRec 1.8 still hands out ShardedTensor; gather is the way
             warnings.simplefilter("ignore", FutureWarning)
+            out = torch.empty(value.size(), dtype=value.dtype) if rank == 0 else None
             value.gather(dst=0, out=out)
         return out
     return value.detach().cpu().clone() if rank == 0 else None

@@ -3,8 +3,10 @@ nccl on GPUs); a single process still gets a world of size 1 so TorchRec's shard
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +26,25 @@ class DistEnv:
         return self.rank == 0
 
 
+def quiet_library_warnings() -> None:
+    """TorchRec 1.8 and torch 2.13 warn about their own internals (ShardedTensor, DDP arguments, the
+    planner's storage heuristic) on every run; users cannot act on them, so they are hidden."""
+    for module in ("torchrec", "torch.distributed", "fbgemm_gpu"):
+        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+    warnings.filterwarnings("ignore", message=".*TopologyFactory.*")
+    for name in (
+        "torch.fx._symbolic_trace",
+        "torchrec.distributed.planner.types",
+        "torchrec.distributed.planner.storage_reservations",
+    ):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @contextmanager
 def process_group() -> Iterator[DistEnv]:
     """Join the torchrun group when launched by torchrun, else make a private group of one."""
+    quiet_library_warnings()
     created = False
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and os.environ.get("RECPLUG_DEVICE", "") != "cpu"

@@ -18,12 +18,33 @@ from teachers.data import EvalSet, TeacherData
 BASELINES = ("most_popular", "cooccurrence")
 
 
+def per_user_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return {**{f"recall@{k}": recall_at_k(ranks, k) for k in ks}, "ndcg@10": ndcg_at_k(ranks, 10)}
+
+
 def ranking_rows(
     variant: str, ranks: np.ndarray, ks: tuple[int, ...], n_boot: int, split: str
 ) -> list[MetricRow]:
-    rows = [metric_row("teachers", variant, f"recall@{k}", split, recall_at_k(ranks, k), n_boot) for k in ks]
-    rows.append(metric_row("teachers", variant, "ndcg@10", split, ndcg_at_k(ranks, 10), n_boot))
-    return rows
+    return [
+        metric_row("teachers", variant, m, split, v, n_boot) for m, v in per_user_metrics(ranks, ks).items()
+    ]
+
+
+def paired_rows(
+    variant: str,
+    ranks: np.ndarray,
+    baseline: str,
+    baseline_ranks: np.ndarray,
+    ks: tuple[int, ...],
+    n_boot: int,
+    split: str,
+) -> list[MetricRow]:
+    """Paired difference (variant - baseline) per metric over the same users: tighter than comparing
+    two separate intervals."""
+    ours, theirs = per_user_metrics(ranks, ks), per_user_metrics(baseline_ranks, ks)
+    return [
+        metric_row("teachers", variant, f"{m} - {baseline}", split, ours[m] - theirs[m], n_boot) for m in ours
+    ]
 
 
 def _targets_and_exclusions(ev: EvalSet) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -99,23 +120,34 @@ def evaluate_teacher(
 ) -> list[MetricRow]:
     """Metric rows for the teacher (queries/items are its embeddings of ev's users and all warm items)
     and, optionally, for the two baselines on the same queries."""
-    rows = ranking_rows(variant, rank_by_embeddings(queries, items, ev), ks, n_boot, split)
+    ranks = rank_by_embeddings(queries, items, ev)
+    rows = ranking_rows(variant, ranks, ks, n_boot, split)
     if baselines:
-        rows += ranking_rows("most_popular", most_popular_ranks(data, ev), ks, n_boot, split)
-        rows += ranking_rows("cooccurrence", cooccurrence_ranks(data, ev), ks, n_boot, split)
+        for name, baseline_ranks in (
+            ("most_popular", most_popular_ranks(data, ev)),
+            ("cooccurrence", cooccurrence_ranks(data, ev)),
+        ):
+            rows += ranking_rows(name, baseline_ranks, ks, n_boot, split)
+            rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split)
     return rows
 
 
-def metrics_table(rows: list[MetricRow]) -> str:
-    """Markdown: one line per variant, one column per metric, 'mean [low, high]'."""
+def metrics_table(rows: list[MetricRow], paired: bool = False) -> str:
+    """Markdown: one line per variant, one column per metric, 'mean [low, high]'. With `paired`, the
+    paired differences to the baselines instead of the plain metrics."""
+    rows = [r for r in rows if (" - " in r["metric"]) == paired]
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     by = {(r["variant"], r["metric"]): r for r in rows}
     n = rows[0]["n"] if rows else 0
     lines = [f"| variant (n={n:,} users) | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for v in variants:
+        fmt = "{:+.4f}" if paired else "{:.4f}"
         cells = [
-            f"{by[v, m]['mean']:.4f} [{by[v, m]['ci_low']:.4f}, {by[v, m]['ci_high']:.4f}]" for m in metrics
+            f"{fmt.format(by[v, m]['mean'])} [{fmt.format(by[v, m]['ci_low'])}, {fmt.format(by[v, m]['ci_high'])}]"
+            if (v, m) in by
+            else ""
+            for m in metrics
         ]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

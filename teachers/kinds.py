@@ -121,7 +121,7 @@ class IDTeacher(TeacherKind):
         )
 
     def objective(self, model: nn.Module) -> nn.Module:
-        return _IDObjective(model, self.log_q() if self.cfg.logq_correction else None, self.cfg.temperature)
+        return IDObjective(model, self.log_q() if self.cfg.logq_correction else None, self.cfg.temperature)
 
     def query_embeddings(self, model, user_rows, lengths, values) -> torch.Tensor:
         def one(s):
@@ -196,7 +196,7 @@ class SeqTeacher(TeacherKind):
 
     def objective(self, model: nn.Module) -> nn.Module:
         freq = torch.as_tensor(self.data.item_freq / self.data.item_freq.sum(), dtype=torch.float32)
-        return _SeqObjective(
+        return SeqObjective(
             model,
             freq if self.cfg.logq_correction else None,
             self.cfg.temperature,
@@ -222,7 +222,7 @@ class SeqTeacher(TeacherKind):
         return _chunked(one, len(item_rows))
 
 
-class _IDObjective(nn.Module):
+class IDObjective(nn.Module):
     """Lookups and towers, then a leaf loss module (TorchRec's pipeline traces down to the tables only)."""
 
     def __init__(self, tower: IDTower, log_q: torch.Tensor | None, temperature: float):
@@ -251,7 +251,7 @@ class _InBatchLoss(nn.Module):
         return loss, loss.detach()
 
 
-class _SeqObjective(nn.Module):
+class SeqObjective(nn.Module):
     def __init__(self, tower: SeqTower, freq: torch.Tensor | None, temperature: float, n_items: int):
         super().__init__()
         self.tower = tower

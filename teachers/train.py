@@ -64,10 +64,15 @@ class TeacherResult:
 
 
 def build_sharded(kind: TeacherKind, env: DistEnv) -> tuple[DistributedModelParallel, CombinedOptimizer, str]:
-    """The objective module, its tables sharded by TorchRec's planner, with fused + dense optimizers."""
-    cfg = kind.cfg
-    torch.manual_seed(cfg.seed)
-    model = kind.objective(kind.build(device=torch.device("meta")))
+    """The kind's objective module (tables on the meta device until sharded), sharded."""
+    torch.manual_seed(kind.cfg.seed)
+    return shard(kind.objective(kind.build(device=torch.device("meta"))), kind.cfg, env)
+
+
+def shard(
+    model: torch.nn.Module, cfg: TeacherConfig, env: DistEnv
+) -> tuple[DistributedModelParallel, CombinedOptimizer, str]:
+    """Tables sharded by TorchRec's planner with fbgemm's fused optimizer; Adam for the dense rest."""
     tables = [p for n, p in model.named_parameters() if ".ebc." in f".{n}" or ".ec." in f".{n}"]
     apply_optimizer_in_backward(SPARSE_OPTIMIZERS[cfg.sparse_optimizer], tables, {"lr": cfg.sparse_lr})
     sharders = [EmbeddingBagCollectionSharder(), EmbeddingCollectionSharder()]
@@ -202,7 +207,14 @@ def train_teacher(
         model.load_state_dict({k.removeprefix("tower."): v for k, v in state.items()})
         model.eval()
         metrics: list[MetricRow] = []
-        extra: dict = {"steps": step, "final_loss": loss_value, "world_size": env.world_size}
+        extra: dict = {
+            "steps": step,
+            "final_loss": loss_value,
+            "world_size": env.world_size,
+            # counted, not dropped: such examples train on the user id alone (id) / are not windows (seq)
+            "training_examples": kind.n_examples(),
+            "positives_without_prior_history": int((data.hist_end == data.hist_start).sum()),
+        }
         if evaluate:
             metrics, skipped = evaluate_model(ds, kind, model)
             extra |= {"metrics": metrics, "eval_skipped": skipped}

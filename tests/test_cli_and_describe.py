@@ -7,6 +7,7 @@ import json
 import pytest
 
 from experiments.cli import main
+from recplug.data.world import preset
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ def test_generate_validate_describe(tmp_path, capsys):
     text = capsys.readouterr().out
     stats = json.loads((out / "describe" / "describe.json").read_text())
     assert f"| users | {stats['users']:,} |" in text and 40 < stats["users"] <= 60
-    assert stats["items"] == 400 and stats["modality_coverage"]["image"] == 1.0
+    assert stats["items"] == preset("tiny").n_items and stats["modality_coverage"]["image"] == 1.0
     assert (out / "describe" / "popularity.png").stat().st_size > 1000
     assert set(stats["periods"]) == {"train", "valid", "test"}
 

@@ -4,6 +4,7 @@ for the same config (see experiments/cache.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from experiments.cache import is_done, mark_done
@@ -29,7 +30,41 @@ def run_demo(out: Path, preset: str = "demo", seed: int = 0) -> None:
     with timed("data: describe"):
         _, md = describe_to(data_dir, out / "describe")
     print(md)
-    print(f"[demo] outputs in {out}")
+    teacher_rows = run_teachers(data_dir, out / "teachers", stage)
+    print("## Teachers against baselines (next positive item after the cut-off, 95% bootstrap CI)\n")
+    print(teacher_rows)
+    print(f"\n[demo] outputs in {out}")
+
+
+def run_teachers(data_dir: Path, out: Path, data_stage: dict) -> str:
+    """Train (or reuse) both teachers; return their metrics table with the baselines."""
+    from teachers.config import load_config
+    from teachers.evaluate import metrics_table
+    from teachers.train import train_teacher
+
+    rows = []
+    for kind in ("id", "seq"):
+        cfg = load_config(kind=kind)
+        stage = {"stage": "teacher", "kind": kind, "config": cfg.model_dump(mode="json"), "data": data_stage}
+        folder = out / kind
+        if is_done(folder, stage):
+            print(f"[teachers] {folder} is up to date: skipped")
+            metrics = json.loads((folder / "metrics.json").read_text())["rows"]
+        else:
+            with timed(f"teachers: train {kind}"):
+                metrics = train_teacher(data_dir, folder, cfg).metrics
+            mark_done(folder, stage)
+        # the baselines are the same for both teachers (same queries): keep them once
+        rows += [
+            r
+            for r in metrics
+            if r["variant"] == f"{kind}_teacher" or (kind == "id" and r["variant"] not in ("id_teacher",))
+        ]
+    return (
+        metrics_table(rows)
+        + "\n\nPaired differences, teacher minus baseline, same users:\n\n"
+        + metrics_table(rows, paired=True)
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -35,6 +35,10 @@ def _train(args: argparse.Namespace) -> None:
     if result is not None:
         if result.metrics:
             print(metrics_table(result.metrics))
+            print(
+                "\npaired differences (teacher - baseline, same users):\n"
+                + metrics_table(result.metrics, paired=True)
+            )
         print(
             f"wrote {result.out} (embeddings.parquet, user_states.parquet, metadata.json, model.safetensors)"
         )
@@ -46,6 +50,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     rows, skipped = evaluate_saved(args.teacher, args.data)
     print(metrics_table(rows))
+    print("\npaired differences (teacher - baseline, same users):\n" + metrics_table(rows, paired=True))
     print(f"skipped: {json.dumps(skipped)}")
 
 

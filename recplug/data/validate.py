@@ -81,11 +81,12 @@ def _check_nulls(lf: pl.LazyFrame, file: str, columns: list[str], problems: list
             .collect()
         )
         if len(bad):
-            problems.append(
-                DatasetError(
-                    f"{file}: column '{c}' is null at {_rows(bad)}", file=file, column=c, row=bad["row"][0]
-                )
-            )
+            problems.append(_row_problem(file, c, f"is null at {_rows(bad)}", bad))
+
+
+def _row_problem(file: str, column: str, what: str, rows: pl.DataFrame) -> DatasetError:
+    """An error about `column` of `file` naming the offending rows (a frame with a `row` column)."""
+    return DatasetError(f"{file}: column '{column}' {what}", file=file, column=column, row=rows["row"][0])
 
 
 def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
@@ -98,12 +99,7 @@ def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
     )
     if len(dup):
         problems.append(
-            DatasetError(
-                f"{ITEMS_FILE}: column 'item_id' has duplicates at {_rows(dup, 'item_id')}",
-                file=ITEMS_FILE,
-                column="item_id",
-                row=dup["row"][0],
-            )
+            _row_problem(ITEMS_FILE, "item_id", f"has duplicates at {_rows(dup, 'item_id')}", dup)
         )
 
 
@@ -120,14 +116,8 @@ def _check_known_items(
     )
     if len(unknown):
         n = lf.join(item_ids, on="item_id", how="anti").select(pl.len()).collect().item()
-        problems.append(
-            DatasetError(
-                f"{file}: column 'item_id' names {n} row(s) of items not in {ITEMS_FILE}: {_rows(unknown, 'item_id')}",
-                file=file,
-                column="item_id",
-                row=unknown["row"][0],
-            )
-        )
+        what = f"names {n} row(s) of items not in {ITEMS_FILE}: {_rows(unknown, 'item_id')}"
+        problems.append(_row_problem(file, "item_id", what, unknown))
 
 
 def _check_labels(
