@@ -1,0 +1,101 @@
+"""The student's training config: model size, sources, stages, batching. YAML in, errors name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recplug.student.sources import SourceSpec, default_sources
+
+
+class StageSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    steps: int = Field(ge=1)
+    sources: list[str] | Literal["all", "closest"] = "all"
+    closest_k: int = Field(2, ge=1, description="with sources='closest': how many sources to keep")
+    hard_negatives: bool = False
+    lr: float = Field(5e-4, gt=0)
+
+
+class MiningSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_every: int = Field(50, ge=1)
+    per_query: int = Field(4, ge=1, description="hard negatives appended per query")
+    candidates: int = Field(20, ge=2, description="nearest targets searched per query")
+    sample: int = Field(2000, ge=50, description="pairs scored per source when refreshing")
+
+
+class BalancingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    clusters: int = Field(8, ge=2)
+    sample: int = Field(512, ge=16)
+    sinkhorn_epsilon: float = Field(0.1, gt=0)
+    temperature: float = Field(0.05, gt=0, description="softmax temperature over the per-source scores")
+
+
+class StudentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+    model: dict[str, Any] = Field(default_factory=dict, description="OmniConfig keys (hidden_size, ...)")
+    vocab_size: int = Field(4000, ge=100)
+    tokenizer: str | None = Field(
+        None, description="local tokenizer folder; default: train one on the dataset"
+    )
+    text_pretrained: str | None = Field(
+        None, description="local BERT-family folder for the fusion transformer"
+    )
+    sources: list[SourceSpec] = Field(default_factory=default_sources)
+    stages: list[StageSpec] = Field(
+        default_factory=lambda: [
+            StageSpec(name="I", steps=300, sources="all"),
+            StageSpec(name="II", steps=150, sources="closest", lr=3e-4),
+            StageSpec(name="III", steps=150, sources="closest", hard_negatives=True, lr=2e-4),
+        ]
+    )
+    batch_size: int = Field(48, ge=4)
+    weight_decay: float = Field(0.01, ge=0)
+    field_dropout: float = Field(0.2, ge=0, lt=1)
+    max_text_tokens: int = Field(48, ge=8)
+    modality_loss_weight: float = Field(0.2, ge=0, description="per-modality and gated-fusion terms")
+    holdout: float = Field(0.1, ge=0, lt=1, description="share of query pairs held out for evaluation")
+    mining: MiningSpec = Field(default_factory=MiningSpec)
+    balancing: BalancingSpec = Field(default_factory=BalancingSpec)
+    on_bad_media: Literal["skip", "error"] = "skip"
+    checkpoint_every: int = Field(100, ge=1)
+    log_every: int = Field(10, ge=1)
+    embed_batch: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> StudentConfig:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        for st in self.stages:
+            if isinstance(st.sources, list):
+                unknown = [s for s in st.sources if s not in names]
+                if unknown:
+                    raise ValueError(f"stage '{st.name}' names unknown source(s) {unknown}; sources: {names}")
+        return self
+
+
+def load_student_config(path: str | Path | None = None, **overrides) -> StudentConfig:
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: config file not found")
+        raw = yaml.safe_load(path.read_text()) or {}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return StudentConfig.model_validate(raw)
+    except ValidationError as e:
+        where = f"{path}: " if path else ""
+        problems = "; ".join(
+            f"key '{'.'.join(map(str, err['loc'])) or '<root>'}': {err['msg']}" for err in e.errors()
+        )
+        raise ValueError(f"{where}invalid student config: {problems}") from None

@@ -1,0 +1,197 @@
+"""Retrieval metrics of the student: i2i Recall@k on held-out co-engagement and content pairs (warm and
+cold separately), q2i Recall@k and AUC on held-out queries, NMI of clusters vs categories, Kendall tau
+of similarity vs graded relevance, bijective alignment of queries and targets. 95% bootstrap CIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import polars as pl
+import torch
+
+from recplug.data import Dataset, time_split
+from recplug.metrics import full_catalog_ranks, metric_row, recall_at_k
+from recplug.metrics.intervals import MetricRow
+from recplug.student.items import ItemStore
+from recplug.student.sources import _coengagement
+
+KS = (1, 10, 50, 100)
+
+
+@dataclass
+class EvalPairs:
+    """Held-out evaluation pairs, all as rows of the ItemStore (queries as texts)."""
+
+    coengagement: tuple[np.ndarray, np.ndarray]  # (query rows, target rows) in the test period
+    content: tuple[np.ndarray, np.ndarray]  # same-category pairs
+    queries: tuple[list[str], np.ndarray]  # held-out (query text, relevant item row)
+    graded: tuple[list[str], np.ndarray, np.ndarray]  # held-out (query, item row, score)
+    cold_rows: np.ndarray  # bool per store row
+
+
+def build_eval_pairs(
+    ds: Dataset, store: ItemStore, held_queries: pl.DataFrame | None, seed: int = 0, max_pairs: int = 2000
+) -> EvalPairs:
+    rng = np.random.default_rng([seed, 31])
+    s = ds.meta.splits
+    co = _coengagement(ds, store, until=s.end + 1, since=s.valid_end)
+    qa, ta = store.rows(co["a"].to_numpy()), store.rows(co["b"].to_numpy())
+    keep = (qa >= 0) & (ta >= 0)
+    qa, ta = qa[keep], ta[keep]
+    if len(qa) > max_pairs:
+        pick = rng.choice(len(qa), max_pairs, replace=False)
+        qa, ta = qa[pick], ta[pick]
+    cats = np.array([c or "" for c in store.category], dtype=object)
+    has_cat = np.flatnonzero(cats != "")
+    cq = (
+        rng.choice(has_cat, min(max_pairs, len(has_cat)), replace=False)
+        if len(has_cat)
+        else np.zeros(0, dtype=np.int64)
+    )
+    ct = []
+    for r in cq:  # one random other item of the same category per query (a loop over <= max_pairs queries)
+        same = np.flatnonzero(cats == cats[r])
+        same = same[same != r]
+        ct.append(rng.choice(same) if len(same) else -1)
+    ct = np.array(ct, dtype=np.int64)
+    cq, ct = cq[ct >= 0], ct[ct >= 0]
+    qtexts, qrows, gtexts, grows, gscores = (
+        [],
+        np.zeros(0, dtype=np.int64),
+        [],
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0),
+    )
+    if held_queries is not None and len(held_queries):
+        rows = store.rows(held_queries["item_id"].to_numpy())
+        ok = rows >= 0
+        hq = held_queries.filter(pl.Series(ok))
+        rows = rows[ok]
+        score = hq["score"].to_numpy() if "score" in hq.columns else np.ones(len(hq))
+        top = score >= score.max()
+        qtexts, qrows = [t for t, k in zip(hq["query"].to_list(), top, strict=True) if k], rows[top]
+        gtexts, grows, gscores = hq["query"].to_list(), rows, score
+    cold = np.isin(store.item_ids, time_split(ds).cold_items.to_numpy())
+    return EvalPairs((qa, ta), (cq, ct), (qtexts, qrows), (gtexts, grows, gscores), cold)
+
+
+def _recall_rows(name: str, variant: str, ranks: np.ndarray, split: str, n_boot: int) -> list[MetricRow]:
+    return [
+        metric_row("student", variant, f"{name} recall@{k}", split, recall_at_k(ranks, k), n_boot) for k in KS
+    ]
+
+
+def _ranks(
+    queries: np.ndarray, items: np.ndarray, targets: np.ndarray, exclude_self: np.ndarray | None = None
+) -> np.ndarray:
+    excl = [torch.as_tensor([r]) for r in exclude_self] if exclude_self is not None else None
+    return full_catalog_ranks(
+        torch.as_tensor(queries), torch.as_tensor(items), torch.as_tensor(targets), excl
+    )
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall tau-b over all pairs (O(n^2) in memory chunks; n is a few thousand at most)."""
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    iu = np.triu_indices(n, 1)
+    a, b = dx[iu], dy[iu]
+    denom = np.sqrt((a != 0).sum() * (b != 0).sum())
+    return float((a * b).sum() / denom) if denom else float("nan")
+
+
+def nmi(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
+    """Normalised mutual information (arithmetic mean normalisation)."""
+    _, t = np.unique(labels_true, return_inverse=True)
+    _, p = np.unique(labels_pred, return_inverse=True)
+    joint = np.zeros((t.max() + 1, p.max() + 1))
+    np.add.at(joint, (t, p), 1)
+    joint /= joint.sum()
+    pt, pp = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    mi = (joint[nz] * np.log(joint[nz] / (pt[:, None] * pp[None, :])[nz])).sum()
+    h = lambda q: -(q[q > 0] * np.log(q[q > 0])).sum()  # noqa: E731
+    return float(2 * mi / (h(pt) + h(pp))) if h(pt) + h(pp) > 0 else float("nan")
+
+
+def evaluate_embeddings(
+    item_emb: np.ndarray,
+    query_emb: np.ndarray | None,
+    graded_emb: np.ndarray | None,
+    pairs: EvalPairs,
+    store: ItemStore,
+    variant: str,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> list[MetricRow]:
+    """All student metrics for item embeddings (row = store row) and embeddings of the held-out
+    queries (`query_emb` for pairs.queries, `graded_emb` for pairs.graded)."""
+    rows: list[MetricRow] = []
+    for name, (q, t) in (("coengagement i2i", pairs.coengagement), ("content i2i", pairs.content)):
+        if len(q) == 0:
+            continue
+        ranks = _ranks(item_emb[q], item_emb, t, exclude_self=q)
+        cold = pairs.cold_rows[t]
+        rows += _recall_rows(name, variant, ranks[~cold], "warm", n_boot)
+        if cold.any():
+            rows += _recall_rows(name, variant, ranks[cold], "cold", n_boot)
+    if query_emb is not None and len(pairs.queries[1]):
+        ranks = _ranks(query_emb, item_emb, pairs.queries[1])
+        cold = pairs.cold_rows[pairs.queries[1]]
+        rows += _recall_rows("q2i", variant, ranks[~cold], "warm", n_boot)
+        if cold.any():
+            rows += _recall_rows("q2i", variant, ranks[cold], "cold", n_boot)
+        # bijective alignment: q's nearest item is its target and the target's nearest query is q
+        sims = query_emb @ item_emb[pairs.queries[1]].T
+        bij = (sims.argmax(1) == np.arange(len(sims))) & (sims.argmax(0) == np.arange(len(sims)))
+        rows.append(
+            metric_row("student", variant, "q2i bijective alignment", "all", bij.astype(float), n_boot)
+        )
+    if graded_emb is not None and len(pairs.graded[1]):
+        _, g_rows, g_score = pairs.graded
+        pos_sim = (graded_emb * item_emb[g_rows]).sum(1)
+        rng = np.random.default_rng([seed, 37])
+        neg_sim = (graded_emb * item_emb[rng.integers(0, len(item_emb), len(g_rows))]).sum(1)
+        auc = (pos_sim[:, None] > neg_sim[None, :]).mean(1) + 0.5 * (
+            pos_sim[:, None] == neg_sim[None, :]
+        ).mean(1)
+        rows.append(metric_row("student", variant, "q2i AUC", "all", auc, n_boot))
+        tau = kendall_tau(pos_sim, g_score)
+        rows.append(
+            {
+                "experiment": "student",
+                "variant": variant,
+                "metric": "q2i kendall tau",
+                "split": "all",
+                "mean": tau,
+                "ci_low": tau,
+                "ci_high": tau,
+                "n": len(g_score),
+            }
+        )
+    cats = np.array([c or "" for c in store.category], dtype=object)
+    labelled = cats != ""
+    if labelled.sum() > 10:
+        k = len(set(cats[labelled]))
+        km = faiss.Kmeans(item_emb.shape[1], k, niter=20, seed=seed, spherical=True)
+        km.train(np.ascontiguousarray(item_emb[labelled], dtype=np.float32))
+        _, assign = km.index.search(np.ascontiguousarray(item_emb[labelled], dtype=np.float32), 1)
+        v = nmi(cats[labelled].astype(str), assign[:, 0])
+        rows.append(
+            {
+                "experiment": "student",
+                "variant": variant,
+                "metric": "category NMI",
+                "split": "all",
+                "mean": v,
+                "ci_low": v,
+                "ci_high": v,
+                "n": int(labelled.sum()),
+            }
+        )
+    return rows

@@ -1,0 +1,112 @@
+"""Item content decoded once into tensors: text fields, images, audio, and which modalities each item
+has. Undecodable media is counted and reported (or an error, with `on_bad_media="error"`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from tqdm.auto import tqdm
+
+from recplug.data.errors import DatasetError
+from recplug.data.media import decode_audio, decode_image, read_media
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ItemStore:
+    item_ids: np.ndarray  # sorted
+    texts: dict[str, list[str | None]]  # field -> per item text (None when absent)
+    category: list[str | None]
+    images: torch.Tensor  # (n, 3, S, S) float in [0, 1] (zeros where absent)
+    has_image: torch.Tensor  # (n,) bool
+    audio: torch.Tensor  # (n, samples) float (zeros where absent)
+    has_audio: torch.Tensor  # (n,) bool
+    report: dict[str, int] = field(default_factory=dict)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.item_ids, ids), len(self.item_ids) - 1)
+        rows = np.where(self.item_ids[pos] == ids, pos, -1)
+        return rows
+
+    def has_text(self, fields: tuple[str, ...]) -> np.ndarray:
+        present = np.zeros(len(self.item_ids), dtype=bool)
+        for f in fields:
+            if f in self.texts:
+                present |= np.array([bool(t) for t in self.texts[f]])
+        return present
+
+
+def _decode_column(values: list, decode, root: Path, on_bad: str, what: str, ids: np.ndarray, report: dict):
+    out, ok = [], []
+    for item_id, v in zip(
+        ids, tqdm(values, desc=f"decode {what}", leave=False, disable=len(values) < 2000), strict=True
+    ):
+        if v is None:
+            out.append(None)
+            ok.append(False)
+            continue
+        try:
+            out.append(decode(read_media(v, root)))
+            ok.append(True)
+        except Exception as e:  # noqa: BLE001
+            if on_bad == "error":
+                raise DatasetError(
+                    f"items.parquet: column '{what}' does not decode for item_id={item_id} ({e})", column=what
+                ) from None
+            report[f"bad_{what}"] = report.get(f"bad_{what}", 0) + 1
+            out.append(None)
+            ok.append(False)
+    return out, np.array(ok, dtype=bool)
+
+
+def load_items(
+    items: pl.DataFrame, root: Path, image_size: int, audio_samples: int, on_bad_media: str = "skip"
+) -> ItemStore:
+    """Decode every item's media into fixed-size tensors (images resized, audio cut/padded)."""
+    items = items.sort("item_id")
+    ids = items["item_id"].to_numpy()
+    n = len(ids)
+    report: dict[str, int] = {}
+    texts = {
+        f: items[f].to_list()
+        for f in ("title", "description", "tags", "ocr", "asr", "author")
+        if f in items.columns
+    }
+    category = items["category"].to_list() if "category" in items.columns else [None] * n
+    images = torch.zeros(n, 3, image_size, image_size)
+    has_image = np.zeros(n, dtype=bool)
+    if "image" in items.columns:
+        decoded, has_image = _decode_column(
+            items["image"].to_list(), decode_image, root, on_bad_media, "image", ids, report
+        )
+        for i in np.flatnonzero(has_image):
+            px = torch.as_tensor(decoded[i], dtype=torch.float32).permute(2, 0, 1) / 255.0
+            if px.shape[-1] != image_size or px.shape[-2] != image_size:
+                px = torch.nn.functional.interpolate(
+                    px[None], size=(image_size, image_size), mode="bilinear"
+                )[0]
+            images[i] = px
+    audio = torch.zeros(n, audio_samples)
+    has_audio = np.zeros(n, dtype=bool)
+    if "audio" in items.columns:
+        decoded, has_audio = _decode_column(
+            items["audio"].to_list(), lambda b: decode_audio(b)[0], root, on_bad_media, "audio", ids, report
+        )
+        for i in np.flatnonzero(has_audio):
+            w = torch.as_tensor(decoded[i][:audio_samples])
+            audio[i, : len(w)] = w
+    no_modality = ~(
+        has_image | has_audio | np.array([any(texts[f][i] for f in texts) for i in range(n)], dtype=bool)
+    )
+    report["items_without_any_modality"] = int(no_modality.sum())
+    if any(report.values()):
+        log.warning("item content report: %s", report)
+    return ItemStore(
+        ids, texts, category, images, torch.as_tensor(has_image), audio, torch.as_tensor(has_audio), report
+    )

@@ -1,0 +1,376 @@
+"""Content-aware progressive training of the student, stage by stage, each stage a Lightning `fit`
+that continues from the last stage's weights and resumes from its own last checkpoint.
+
+Stage sources: 'all', an explicit list, or 'closest' (the sources nearest the validation sets by
+adaptive balancing, computed once with the stage-I model). Stages with `hard_negatives` refresh mined
+hard negatives every `mining.refresh_every` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import polars as pl
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from recplug.data import load_dataset
+from recplug.data.embeddings import write_embeddings, write_metadata
+from recplug.data.io import atomic_write_text, write_parquet
+from recplug.metrics.intervals import MetricRow
+from recplug.student.balancing import balance_weights
+from recplug.student.config import StageSpec, StudentConfig
+from recplug.student.configuration import OmniConfig
+from recplug.student.embed import embed_entries, embed_items
+from recplug.student.evaluate import EvalPairs, build_eval_pairs, evaluate_embeddings
+from recplug.student.items import ItemStore, load_items
+from recplug.student.lightning import ContentData, ContentModule
+from recplug.student.mining import mine_hard_negatives
+from recplug.student.modeling import OmniEncoder
+from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
+from recplug.student.sources import PairSet, build_pairs
+from recplug.student.tokenizer import load_tokenizer, train_tokenizer
+from recplug.student.views import View
+
+log = logging.getLogger(__name__)
+ITEM_VIEW = View(instruction="item")
+QUERY_VIEW = View(modalities=("text",), fields=(), instruction="search query")
+
+
+@dataclass
+class StudentRun:
+    """Everything a stage needs, built once per run."""
+
+    cfg: StudentConfig
+    out: Path
+    store: ItemStore
+    tokenizer: object
+    pairsets: list[PairSet]
+    eval_pairs: EvalPairs
+    held_queries: pl.DataFrame | None
+
+
+def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
+    ds = load_dataset(data_dir)
+    model_cfg = OmniConfig(**cfg.model)
+    if cfg.tokenizer:
+        tokenizer = load_tokenizer(cfg.tokenizer)
+    elif (out / "tokenizer").is_dir():
+        tokenizer = load_tokenizer(out / "tokenizer")
+    else:
+        corpus = [
+            t
+            for f in ds.meta.text_fields
+            if f in ds.items.columns
+            for t in ds.items[f].drop_nulls().to_list()
+        ]
+        if ds.queries is not None:
+            corpus += ds.queries["query"].to_list()
+        if "category" in ds.items.columns:
+            corpus += ds.items["category"].drop_nulls().to_list()
+        corpus += ["item", "search query", "category"]
+        tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+        tokenizer.save_pretrained(str(out / "tokenizer"))
+    store = load_items(ds.items, ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media)
+    rng = np.random.default_rng([cfg.seed, 3])
+    held = None
+    queries_for_training = ds.queries
+    if ds.queries is not None and cfg.holdout > 0:  # hold out whole queries (by text) for evaluation
+        texts = ds.queries["query"].unique().sort()
+        held_texts = texts.sample(fraction=cfg.holdout, seed=cfg.seed)
+        held = ds.queries.filter(pl.col("query").is_in(held_texts.implode()))
+        queries_for_training = ds.queries.filter(~pl.col("query").is_in(held_texts.implode()))
+    train_ds = type(ds)(ds.root, ds.meta, ds.items, ds.interactions, queries_for_training)
+    pairsets = []
+    for spec in cfg.sources:
+        try:
+            p = build_pairs(spec, train_ds, store, rng)
+        except ValueError as e:
+            log.warning("source '%s' skipped: %s", spec.name, e)
+            continue
+        if len(p) < cfg.batch_size:
+            log.warning(
+                "source '%s' skipped: %d pairs, fewer than batch_size %d", spec.name, len(p), cfg.batch_size
+            )
+            continue
+        pairsets.append(p)
+    if not pairsets:
+        raise ValueError(
+            f"{data_dir}: no training source has enough pairs (need >= batch_size={cfg.batch_size})"
+        )
+    return StudentRun(cfg, out, store, tokenizer, pairsets, build_eval_pairs(ds, store, held, cfg.seed), held)
+
+
+def new_encoder(run: StudentRun) -> OmniEncoder:
+    torch.manual_seed(run.cfg.seed)
+    enc = OmniEncoder(OmniConfig(vocab_size=len(run.tokenizer), **run.cfg.model))
+    if run.cfg.text_pretrained:
+        if not Path(run.cfg.text_pretrained).is_dir():
+            raise ValueError(f"text_pretrained: folder {run.cfg.text_pretrained} does not exist")
+        enc.load_text_pretrained(run.cfg.text_pretrained)
+    return enc
+
+
+def evaluate_student(
+    run: StudentRun, encoder: OmniEncoder, variant: str
+) -> tuple[list[MetricRow], np.ndarray]:
+    emb = embed_items(
+        encoder, run.store, run.tokenizer, batch=run.cfg.embed_batch, max_text_tokens=run.cfg.max_text_tokens
+    )
+    q = g = None
+    if len(run.eval_pairs.queries[0]):
+        q = embed_entries(
+            encoder,
+            run.store,
+            run.tokenizer,
+            QUERY_VIEW,
+            texts=run.eval_pairs.queries[0],
+            batch=run.cfg.embed_batch,
+        )
+        g = embed_entries(
+            encoder,
+            run.store,
+            run.tokenizer,
+            QUERY_VIEW,
+            texts=run.eval_pairs.graded[0],
+            batch=run.cfg.embed_batch,
+        )
+    return evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed), emb
+
+
+def source_sample_embeddings(run: StudentRun, encoder: OmniEncoder, n: int) -> list[np.ndarray]:
+    """Query-side embeddings of a sample of every source (its first pattern's query view)."""
+    out = []
+    for i, p in enumerate(run.pairsets):
+        idx = np.random.default_rng([run.cfg.seed, 41, i]).choice(len(p), min(n, len(p)), replace=False)
+        view = p.spec.views[p.spec.patterns[0][0]]
+        if p.query_rows is not None:
+            out.append(embed_entries(encoder, run.store, run.tokenizer, view, rows=p.query_rows[idx]))
+        else:
+            out.append(
+                embed_entries(encoder, run.store, run.tokenizer, view, texts=[p.query_texts[j] for j in idx])
+            )
+    return out
+
+
+def compute_balance(run: StudentRun, encoder: OmniEncoder) -> dict:
+    b = run.cfg.balancing
+    src = source_sample_embeddings(run, encoder, b.sample)
+    ep = run.eval_pairs
+    val = [embed_entries(encoder, run.store, run.tokenizer, ITEM_VIEW, rows=ep.coengagement[0][: b.sample])]
+    if len(ep.queries[0]):
+        val.append(
+            embed_entries(encoder, run.store, run.tokenizer, QUERY_VIEW, texts=ep.queries[0][: b.sample])
+        )
+    weights, sim = balance_weights(src, val, b.clusters, b.sinkhorn_epsilon, b.temperature, run.cfg.seed)
+    return {
+        "sources": [p.spec.name for p in run.pairsets],
+        "weights": weights.tolist(),
+        "similarity": sim.tolist(),
+    }
+
+
+class HardNegativeRefresh(Callback):
+    """Every `refresh_every` steps: embed, find the F1-optimal threshold per source, set hard negatives."""
+
+    def __init__(self, run: StudentRun, every: int):
+        self.run, self.every = run, every
+        self.history: list[dict] = []
+
+    def refresh(self, module: ContentModule, step: int) -> None:
+        m = self.run.cfg.mining
+        items = embed_items(
+            module.encoder, self.run.store, self.run.tokenizer, batch=self.run.cfg.embed_batch
+        )
+        for s, p in enumerate(module.pairsets):
+            if p.spec.loss != "infonce" or p.target_rows is None:
+                continue
+            view = p.spec.views[p.spec.patterns[0][0]]
+            if p.query_rows is not None:
+                q = embed_entries(module.encoder, self.run.store, self.run.tokenizer, view, rows=p.query_rows)
+            else:
+                q = embed_entries(
+                    module.encoder, self.run.store, self.run.tokenizer, view, texts=p.query_texts
+                )
+            hard, info = mine_hard_negatives(q, items, p.target_rows, m.per_query, m.candidates)
+            module.hard_negatives[s] = hard
+            self.history.append({"step": step, "source": p.spec.name, **info})
+        module.encoder.train()
+
+    def on_train_start(self, trainer, module) -> None:
+        self.refresh(module, trainer.global_step)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0 and trainer.global_step < trainer.max_steps:
+            self.refresh(module, trainer.global_step)
+
+
+def stage_weights(run: StudentRun, stage: StageSpec, balance: dict | None) -> np.ndarray:
+    names = [p.spec.name for p in run.pairsets]
+    base = np.array(balance["weights"]) if balance else np.array([p.spec.weight for p in run.pairsets])
+    if stage.sources == "all":
+        keep = np.ones(len(names), dtype=bool)
+    elif stage.sources == "closest":
+        keep = np.zeros(len(names), dtype=bool)
+        keep[np.argsort(-base)[: stage.closest_k]] = True
+    else:
+        keep = np.isin(names, stage.sources)
+    w = np.where(keep, base, 0.0)
+    if w.sum() <= 0:
+        raise ValueError(f"stage '{stage.name}': no source with positive weight among {names}")
+    return w / w.sum()
+
+
+def run_stage(
+    run: StudentRun,
+    encoder: OmniEncoder,
+    stage: StageSpec,
+    weights: np.ndarray,
+    progress: bool,
+    stop_at_step: int | None = None,
+) -> dict:
+    cfg = run.cfg
+    folder = run.out / "stages" / stage.name
+    module = ContentModule(
+        encoder,
+        run.store,
+        run.tokenizer,
+        run.pairsets,
+        lr=stage.lr,
+        weight_decay=cfg.weight_decay,
+        field_dropout=cfg.field_dropout,
+        max_text_tokens=cfg.max_text_tokens,
+        modality_loss_weight=cfg.modality_loss_weight,
+        seed=cfg.seed,
+    )
+    callbacks: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=folder / "checkpoints",
+            every_n_train_steps=cfg.checkpoint_every,
+            save_last=True,
+            save_top_k=0,
+        )
+    ]
+    miner = HardNegativeRefresh(run, cfg.mining.refresh_every) if stage.hard_negatives else None
+    if miner:
+        callbacks.append(miner)
+    if stop_at_step is not None:
+        callbacks.append(_StopAt(stop_at_step))
+    trainer = L.Trainer(
+        max_steps=stage.steps,
+        accelerator="auto",
+        devices=1,
+        logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tb")],
+        callbacks=callbacks,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=cfg.log_every,
+        deterministic=False,
+        default_root_dir=folder,
+    )
+    last = folder / "checkpoints" / "last.ckpt"
+    trainer.fit(
+        module,
+        datamodule=ContentData(module, weights, cfg.batch_size, cfg.seed, stage.steps),
+        ckpt_path=last if last.is_file() else None,
+    )
+    if stop_at_step is not None and trainer.global_step < stage.steps:
+        raise InterruptedError(f"stage {stage.name} stopped at step {trainer.global_step} as asked")
+    encoder.save_pretrained(folder / "model")
+    return {
+        "steps": trainer.global_step,
+        "counters": module.counters,
+        "mining": miner.history if miner else [],
+        "temperatures": {p.spec.name: float(module.temperature(i)) for i, p in enumerate(run.pairsets)},
+    }
+
+
+class _StopAt(Callback):
+    """Simulates a kill after `step` steps (tests): Lightning stops; the last checkpoint stays."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
+def train_student(
+    data_dir: str | Path,
+    out: str | Path,
+    cfg: StudentConfig,
+    progress: bool = True,
+    stop_at_step: int | None = None,
+) -> dict:
+    """All stages, then export. Returns {"metrics": rows per stage, "embeddings": path}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", cfg.model_dump_json(indent=2))
+    run = prepare(data_dir, out, cfg)
+    encoder = new_encoder(run)
+    balance, all_rows, stage_info = None, [], {}
+    for i, stage in enumerate(cfg.stages):
+        folder = out / "stages" / stage.name
+        done = folder / "model" / "config.json"
+        if done.is_file():
+            encoder = OmniEncoder.from_pretrained(str(folder / "model"))
+        else:
+            if stage.sources == "closest" and balance is None and cfg.balancing.enabled:
+                balance = compute_balance(run, encoder)
+                atomic_write_text(out / "balancing.json", json.dumps(balance, indent=2))
+            weights = stage_weights(run, stage, balance)
+            stage_info[stage.name] = {
+                "weights": dict(zip([p.spec.name for p in run.pairsets], weights.tolist(), strict=True))
+            }
+            stage_info[stage.name] |= run_stage(
+                run, encoder, stage, weights, progress, stop_at_step if i == 0 else None
+            )
+        rows, _ = evaluate_student(run, encoder, f"stage {stage.name}")
+        all_rows += rows
+    rows_final, emb = evaluate_student(run, encoder, "student")
+    export_student(run, encoder, emb)
+    report = {"rows": all_rows + rows_final, "stages": stage_info, "items": run.store.report}
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
+    return report
+
+
+def export_student(run: StudentRun, encoder: OmniEncoder, emb: np.ndarray) -> None:
+    out = run.out
+    encoder.save_pretrained(out / "model")
+    write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb)
+    codes, books = residual_kmeans(emb, levels=3, codes=64, seed=run.cfg.seed)
+    write_parquet(
+        pl.DataFrame(
+            {"item_id": run.store.item_ids, **{f"sid_{i}": codes[:, i] for i in range(codes.shape[1])}}
+        ),
+        out / "semantic_ids.parquet",
+    )
+    write_metadata(
+        out,
+        {
+            "kind": "student",
+            "dim": int(emb.shape[1]),
+            "matryoshka_dims": list(encoder.config.matryoshka_dims),
+            "similarity": "cosine (vectors are L2-normalised; a prefix of d dims, re-normalised, is a d-dim embedding)",
+            "n_items": int(len(emb)),
+            "semantic_ids": {
+                "levels": int(codes.shape[1]),
+                "codes_per_level": int(books[0].shape[0]),
+                "mean_reconstruction_error": reconstruction_error(emb, codes, books),
+            },
+            "item_report": run.store.report,
+        },
+    )
+    shutil.copytree(out / "tokenizer", out / "model" / "tokenizer", dirs_exist_ok=True) if (
+        out / "tokenizer"
+    ).is_dir() else None
