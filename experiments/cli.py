@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.commands import data, demo, teachers
+from experiments.commands import data, demo, student, teachers
 
-GROUPS = (data, teachers, demo)
+GROUPS = (data, teachers, student, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from recplug.data.errors import describe_validation_error
+
 
 class TeacherConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -89,7 +91,4 @@ def load_config(path: str | Path | None = None, **overrides) -> TeacherConfig:
         return TeacherConfig.model_validate(raw)
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        problems = "; ".join(
-            f"key '{'.'.join(map(str, err['loc'])) or '<root>'}': {err['msg']}" for err in e.errors()
-        )
-        raise ValueError(f"{where}invalid teacher config: {problems}") from None
+        raise ValueError(describe_validation_error(e, f"{where}invalid teacher config: ")) from None

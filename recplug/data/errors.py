@@ -18,3 +18,11 @@ class ValidationFailed(DatasetError):
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"dataset {directory} failed validation ({len(problems)} problem(s)):\n{lines}")
         self.problems = problems
+
+
+def describe_validation_error(error, where: str = "") -> str:
+    """One line naming every bad key of a pydantic ValidationError: "key 'a.b': message; ..."."""
+    problems = "; ".join(
+        f"key '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in error.errors()
+    )
+    return f"{where}{problems}"

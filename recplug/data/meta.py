@@ -9,7 +9,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from recplug.data.errors import DatasetError
+from recplug.data.errors import DatasetError, describe_validation_error
 from recplug.data.schema import LABEL_COLUMNS, META_FILE, TEXT_FIELDS
 
 
@@ -98,7 +98,4 @@ def read_meta(directory: Path) -> DatasetMeta:
     try:
         return DatasetMeta.model_validate(raw)
     except ValidationError as e:
-        problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in e.errors()
-        )
-        raise DatasetError(f"{path}: {problems}", file=META_FILE) from None
+        raise DatasetError(describe_validation_error(e, f"{path}: "), file=META_FILE) from None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from recplug.data.errors import describe_validation_error
 from recplug.student.sources import SourceSpec, default_sources
 
 
@@ -95,7 +96,4 @@ def load_student_config(path: str | Path | None = None, **overrides) -> StudentC
         return StudentConfig.model_validate(raw)
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        problems = "; ".join(
-            f"key '{'.'.join(map(str, err['loc'])) or '<root>'}': {err['msg']}" for err in e.errors()
-        )
-        raise ValueError(f"{where}invalid student config: {problems}") from None
+        raise ValueError(describe_validation_error(e, f"{where}invalid student config: ")) from None

@@ -53,11 +53,12 @@ class Perceiver(nn.Module):
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, out_dim)
+        self.out_norm = nn.LayerNorm(out_dim)  # unit-scale tokens, like the text token embeddings
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         q = self.queries[None].expand(tokens.shape[0], -1, -1)
         out, _ = self.attn(q, tokens, tokens, need_weights=False)
-        return self.proj(self.norm(out + q))
+        return self.out_norm(self.proj(self.norm(out + q)))
 
 
 def _masked_mean_tanh(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -118,7 +119,10 @@ class OmniEncoder(PreTrainedModel):
             )
         )
         self.audio_adapter = nn.Sequential(
-            nn.Linear(c.audio_hidden_size, c.hidden_size), nn.GELU(), nn.Linear(c.hidden_size, c.hidden_size)
+            nn.Linear(c.audio_hidden_size, c.hidden_size),
+            nn.GELU(),
+            nn.Linear(c.hidden_size, c.hidden_size),
+            nn.LayerNorm(c.hidden_size),
         )
         self.gate = nn.Linear(2 * c.hidden_size, c.hidden_size)
         self.post_init()
@@ -165,8 +169,13 @@ class OmniEncoder(PreTrainedModel):
         placeholder media that is masked out."""
         bsz = input_ids.shape[0]
         word = self.fusion.get_input_embeddings()(input_ids)
-        vision = self.perceiver(self.vision(pixel_values=pixel_values).last_hidden_state)  # (B, Q, H)
-        audio = self.encode_audio(audio_values)  # (B, 1, H)
+        # standardise inputs as the encoders expect (ViT: about zero mean / unit variance pixels;
+        # wav2vec2: each clip zero mean, unit variance) so item differences are not lost in the bias
+        pixels = (pixel_values - 0.5) / 0.25
+        audio_std = audio_values.std(dim=1, keepdim=True).clamp(min=1e-5)
+        audio_in = (audio_values - audio_values.mean(dim=1, keepdim=True)) / audio_std
+        vision = self.perceiver(self.vision(pixel_values=pixels).last_hidden_state)  # (B, Q, H)
+        audio = self.encode_audio(audio_in)  # (B, 1, H)
         tokens = torch.cat([audio, vision, word], dim=1)
         q = vision.shape[1]
         types = torch.cat(

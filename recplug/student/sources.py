@@ -26,7 +26,7 @@ AUDIO_ONLY = View(modalities=("audio",), fields=())
 class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    builder: Literal["coengagement", "query_item", "item_category", "graded_query"]
+    builder: Literal["coengagement", "item_views", "query_item", "item_category", "graded_query"]
     weight: float = Field(1.0, ge=0)
     temperature: float = Field(0.05, gt=0, description="initial value of this source's learnable temperature")
     loss: Literal["infonce", "cosent"] = "infonce"
@@ -63,8 +63,18 @@ def default_sources() -> list[SourceSpec]:
             name="i2i_coengagement",
             builder="coengagement",
             weight=1.0,
+            temperature=0.1,
             views=item_views,
-            patterns=[("omni", "omni"), ("text", "omni"), ("image", "omni"), ("audio", "omni")],
+            patterns=[("omni", "omni")],
+        ),
+        # an item against itself through other views: its image, its audio, its text alone must land
+        # next to its full embedding, so no modality's information can be dropped
+        SourceSpec(
+            name="i2i_views",
+            builder="item_views",
+            weight=1.0,
+            views=item_views,
+            patterns=[("image", "omni"), ("audio", "omni"), ("text", "omni")],
         ),
         SourceSpec(
             name="q2i_search",
@@ -144,6 +154,9 @@ def build_pairs(spec: SourceSpec, ds: Dataset, store: ItemStore, rng: np.random.
         q, t = store.rows(p["a"].to_numpy()), store.rows(p["b"].to_numpy())
         keep = (q >= 0) & (t >= 0)
         out = PairSet(spec, q[keep], None, t[keep], None)
+    elif spec.builder == "item_views":
+        rows = np.arange(len(store.item_ids))
+        out = PairSet(spec, rows, None, rows.copy(), None)
     elif spec.builder in ("query_item", "graded_query"):
         if ds.queries is None:
             raise ValueError(f"source '{spec.name}' needs queries.parquet, which {ds.root} does not have")

@@ -339,7 +339,12 @@ def train_student(
         all_rows += rows
     rows_final, emb = evaluate_student(run, encoder, "student")
     export_student(run, encoder, emb)
-    report = {"rows": all_rows + rows_final, "stages": stage_info, "items": run.store.report}
+    report = {
+        "rows": all_rows + rows_final,
+        "sources": [p.spec.name for p in run.pairsets],
+        "stages": stage_info,
+        "items": run.store.report,
+    }
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
     return report
 

@@ -1,0 +1,52 @@
+"""`recplug student train/embed/eval` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from experiments.cli import main
+
+
+def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
+    cfg = tmp_path / "student.yaml"
+    cfg.write_text(
+        "model: {hidden_size: 32, matryoshka_dims: [16, 32], vision_hidden_size: 32, audio_hidden_size: 32, intermediate_size: 64}\n"
+        "batch_size: 16\nvocab_size: 500\n"
+        "stages:\n  - {name: I, steps: 4}\n  - {name: II, steps: 2, sources: closest}\n  - {name: III, steps: 2, sources: closest, hard_negatives: true}\n"
+        "mining: {refresh_every: 1, sample: 100}\nbalancing: {sample: 64, clusters: 4}\n"
+    )
+    out = tmp_path / "student"
+    assert (
+        main(
+            ["student", "train", "--data", str(tiny_dir), "--out", str(out), "--config", str(cfg), "--quiet"]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "| stage I | warm |" in text and "| student | warm |" in text
+    balance = json.loads((out / "balancing.json").read_text())
+    assert abs(sum(balance["weights"]) - 1) < 1e-6 and len(balance["sources"]) == len(balance["weights"])
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["stages"]["III"]["mining"], "stage III refreshed its hard negatives"
+    assert sum(v > 0 for v in report["stages"]["II"]["weights"].values()) == 2  # the 2 closest sources
+    assert (
+        main(
+            [
+                "student",
+                "embed",
+                "--model",
+                str(out),
+                "--data",
+                str(tiny_dir),
+                "--out",
+                str(tmp_path / "emb"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert pl.read_parquet(tmp_path / "emb" / "embeddings.parquet").height == 1000
+    assert main(["student", "eval", "--model", str(out), "--data", str(tiny_dir)]) == 0
+    assert "| student | warm |" in capsys.readouterr().out
