@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.errors import describe_validation_error
+from recplug.data.config_file import read_config_file, validate_config
 
 
 class TeacherConfig(BaseModel):
@@ -76,19 +75,7 @@ KIND_DEFAULTS: dict[str, dict] = {
 def load_config(path: str | Path | None = None, **overrides) -> TeacherConfig:
     """Read a YAML config (if given), apply overrides over the kind's defaults; errors name the key
     and the file."""
-    raw: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"{path}: config file not found")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
+    raw = read_config_file(path)
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    kind = raw.get("kind", "id")
-    raw = {**KIND_DEFAULTS.get(kind, {}), **raw}
-    try:
-        return TeacherConfig.model_validate(raw)
-    except ValidationError as e:
-        where = f"{path}: " if path else ""
-        raise ValueError(describe_validation_error(e, f"{where}invalid teacher config: ")) from None
+    raw = {**KIND_DEFAULTS.get(raw.get("kind", "id"), {}), **raw}
+    return validate_config(TeacherConfig, raw, path, "teacher")

@@ -33,7 +33,27 @@ def run_demo(out: Path, preset: str = "demo", seed: int = 0) -> None:
     teacher_rows = run_teachers(data_dir, out / "teachers", stage)
     print("## Teachers against baselines (next positive item after the cut-off, 95% bootstrap CI)\n")
     print(teacher_rows)
+    print("\n## Student after each content stage (95% bootstrap CI)\n")
+    print(run_student(data_dir, out / "student", stage))
     print(f"\n[demo] outputs in {out}")
+
+
+def run_student(data_dir: Path, out: Path, data_stage: dict) -> str:
+    """Content-aware progressive training (stages I to III), cached like the other stages."""
+    from recplug.student.config import load_student_config
+    from recplug.student.report import student_table
+    from recplug.student.train import train_student
+
+    cfg = load_student_config()
+    stage = {"stage": "student", "config": cfg.model_dump(mode="json"), "data": data_stage}
+    if is_done(out, stage):
+        print(f"[student] {out} is up to date: skipped")
+        rows = json.loads((out / "metrics.json").read_text())["rows"]
+    else:
+        with timed("student: stages I-III"):
+            rows = train_student(data_dir, out, cfg)["rows"]
+        mark_done(out, stage)
+    return student_table(rows)
 
 
 def run_teachers(data_dir: Path, out: Path, data_stage: dict) -> str:

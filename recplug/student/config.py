@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.errors import describe_validation_error
+from recplug.data.config_file import read_config_file, validate_config
 from recplug.student.sources import SourceSpec, default_sources
 
 
@@ -85,15 +84,6 @@ class StudentConfig(BaseModel):
 
 
 def load_student_config(path: str | Path | None = None, **overrides) -> StudentConfig:
-    raw: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"{path}: config file not found")
-        raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_config_file(path)
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return StudentConfig.model_validate(raw)
-    except ValidationError as e:
-        where = f"{path}: " if path else ""
-        raise ValueError(describe_validation_error(e, f"{where}invalid student config: ")) from None
+    return validate_config(StudentConfig, raw, path, "student")

@@ -27,6 +27,7 @@ class ItemStore:
     has_image: torch.Tensor  # (n,) bool
     audio: torch.Tensor  # (n, samples) float (zeros where absent)
     has_audio: torch.Tensor  # (n,) bool
+    text_present: dict[str, np.ndarray] = field(default_factory=dict)  # field -> (n,) bool, non-empty text
     report: dict[str, int] = field(default_factory=dict)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
@@ -37,8 +38,8 @@ class ItemStore:
     def has_text(self, fields: tuple[str, ...]) -> np.ndarray:
         present = np.zeros(len(self.item_ids), dtype=bool)
         for f in fields:
-            if f in self.texts:
-                present |= np.array([bool(t) for t in self.texts[f]])
+            if f in self.text_present:
+                present |= self.text_present[f]
         return present
 
 
@@ -101,12 +102,20 @@ def load_items(
         for i in np.flatnonzero(has_audio):
             w = torch.as_tensor(decoded[i][:audio_samples])
             audio[i, : len(w)] = w
-    no_modality = ~(
-        has_image | has_audio | np.array([any(texts[f][i] for f in texts) for i in range(n)], dtype=bool)
-    )
+    text_present = {f: (items[f].fill_null("").str.len_bytes() > 0).to_numpy() for f in texts}
+    has_text = np.logical_or.reduce(list(text_present.values())) if text_present else np.zeros(n, dtype=bool)
+    no_modality = ~(has_image | has_audio | has_text)
     report["items_without_any_modality"] = int(no_modality.sum())
     if any(report.values()):
         log.warning("item content report: %s", report)
     return ItemStore(
-        ids, texts, category, images, torch.as_tensor(has_image), audio, torch.as_tensor(has_audio), report
+        ids,
+        texts,
+        category,
+        images,
+        torch.as_tensor(has_image),
+        audio,
+        torch.as_tensor(has_audio),
+        text_present,
+        report,
     )

@@ -126,21 +126,11 @@ def evaluate_student(
     )
     q = g = None
     if len(run.eval_pairs.queries[0]):
-        q = embed_entries(
-            encoder,
-            run.store,
-            run.tokenizer,
-            QUERY_VIEW,
-            texts=run.eval_pairs.queries[0],
-            batch=run.cfg.embed_batch,
-        )
-        g = embed_entries(
-            encoder,
-            run.store,
-            run.tokenizer,
-            QUERY_VIEW,
-            texts=run.eval_pairs.graded[0],
-            batch=run.cfg.embed_batch,
+        q, g = (
+            embed_entries(
+                encoder, run.store, run.tokenizer, QUERY_VIEW, texts=texts, batch=run.cfg.embed_batch
+            )
+            for texts in (run.eval_pairs.queries[0], run.eval_pairs.graded[0])
         )
     return evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed), emb
 
