@@ -272,6 +272,7 @@ def run_stage(
         module,
         datamodule=ContentData(module, weights, cfg.batch_size, cfg.seed, stage.steps),
         ckpt_path=last if last.is_file() else None,
+        weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
     )
     if stop_at_step is not None and trainer.global_step < stage.steps:
         raise InterruptedError(f"stage {stage.name} stopped at step {trainer.global_step} as asked")
