@@ -42,6 +42,22 @@ def _cfg(**kw):
     return load_student_config(None, **{**base, **kw})
 
 
+def _module(run, encoder) -> ContentModule:
+    """A ContentModule with no randomness in its inputs (no field dropout), for direct loss checks."""
+    return ContentModule(
+        encoder,
+        run.store,
+        run.tokenizer,
+        run.pairsets,
+        lr=1e-3,
+        weight_decay=0,
+        field_dropout=0,
+        max_text_tokens=run.cfg.max_text_tokens,
+        modality_loss_weight=0.2,
+        seed=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
@@ -64,18 +80,7 @@ def test_loss_falls_and_recall_beats_chance(tiny_dir, trained, tmp_path):
     run = prepare(tiny_dir, tmp_path, _cfg())
 
     def held_loss(encoder, name):  # the same fixed batch, eval mode: before vs after training
-        m = ContentModule(
-            encoder.eval(),
-            run.store,
-            run.tokenizer,
-            run.pairsets,
-            lr=1e-3,
-            weight_decay=0,
-            field_dropout=0,
-            max_text_tokens=48,
-            modality_loss_weight=0.2,
-            seed=0,
-        )
+        m = _module(run, encoder.eval())
         s = next(i for i, p in enumerate(run.pairsets) if p.spec.name == name)
         with torch.no_grad():
             return float(m.source_loss(s, np.arange(64), None)[0])
@@ -180,19 +185,7 @@ def test_sinkhorn_weights_favour_the_source_closest_to_validation():
 def test_patterns_with_absent_modalities_contribute_no_loss(tiny_dir, tmp_path):
     run = prepare(tiny_dir, tmp_path, _cfg())
     run.store.has_image[:] = False  # no item has an image now
-    cfg = run.cfg
-    module = ContentModule(
-        new_encoder(run),
-        run.store,
-        run.tokenizer,
-        run.pairsets,
-        lr=1e-3,
-        weight_decay=0,
-        field_dropout=0,
-        max_text_tokens=cfg.max_text_tokens,
-        modality_loss_weight=0.2,
-        seed=0,
-    )
+    module = _module(run, new_encoder(run))
     views = next(i for i, p in enumerate(run.pairsets) if p.spec.name == "i2i_views")
     loss, logs = module.source_loss(views, np.arange(16), None)
     assert "image->omni" not in logs and "text->omni" in logs and "audio->omni" in logs

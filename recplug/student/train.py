@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ from recplug.student.tokenizer import load_tokenizer, train_tokenizer
 from recplug.student.views import View
 
 log = logging.getLogger(__name__)
+# Lightning's advertising tip and its own pytree deprecation are noise in a CLI run
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 ITEM_VIEW = View(instruction="item")
 QUERY_VIEW = View(modalities=("text",), fields=(), instruction="search query")
 
