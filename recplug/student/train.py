@@ -27,6 +27,7 @@ from recplug.data.embeddings import write_embeddings, write_metadata
 from recplug.data.io import atomic_write_text, write_parquet
 from recplug.metrics.intervals import MetricRow
 from recplug.student.balancing import balance_weights
+from recplug.student.baselines import TfidfBaseline
 from recplug.student.config import StageSpec, StudentConfig
 from recplug.student.configuration import OmniConfig
 from recplug.student.embed import embed_entries, embed_items
@@ -137,6 +138,15 @@ def evaluate_student(
             for texts in (run.eval_pairs.queries[0], run.eval_pairs.graded[0])
         )
     return evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed), emb
+
+
+def tfidf_rows(run: StudentRun) -> list[MetricRow]:
+    """The same metrics for a TF-IDF text baseline: what the student has to beat."""
+    tf = TfidfBaseline(run.store)
+    ep = run.eval_pairs
+    queries = tf.embed_texts(ep.queries[0]) if len(ep.queries[0]) else None
+    graded = tf.embed_texts(ep.graded[0]) if len(ep.queries[0]) else None
+    return evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
 
 
 def source_sample_embeddings(run: StudentRun, encoder: OmniEncoder, n: int) -> list[np.ndarray]:
@@ -334,6 +344,7 @@ def train_student(
         all_rows += rows
     rows_final, emb = evaluate_student(run, encoder, "student")
     export_student(run, encoder, emb)
+    rows_final += tfidf_rows(run)
     report = {
         "rows": all_rows + rows_final,
         "sources": [p.spec.name for p in run.pairsets],
