@@ -30,7 +30,11 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
     assert abs(sum(balance["weights"]) - 1) < 1e-6 and len(balance["sources"]) == len(balance["weights"])
     report = json.loads((out / "metrics.json").read_text())
     assert report["stages"]["III"]["mining"], "stage III refreshed its hard negatives"
-    tfidf = {r["metric"]: r["mean"] for r in report["rows"] if r["variant"] == "tfidf baseline" and r["split"] == "warm"}
+    tfidf = {
+        r["metric"]: r["mean"]
+        for r in report["rows"]
+        if r["variant"] == "tfidf baseline" and r["split"] == "warm"
+    }
     assert tfidf["q2i recall@50"] > 5 * 50 / 1000  # the text baseline is a real, non-trivial bar
     assert sum(v > 0 for v in report["stages"]["II"]["weights"].values()) == 2  # the 2 closest sources
     assert (
