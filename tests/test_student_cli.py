@@ -56,3 +56,47 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
     assert pl.read_parquet(tmp_path / "emb" / "embeddings.parquet").height == 1000
     assert main(["student", "eval", "--model", str(out), "--data", str(tiny_dir)]) == 0
     assert "| student | warm |" in capsys.readouterr().out
+
+
+def test_student_trains_with_ddp_on_two_cpu_processes(tiny_dir, tmp_path):
+    """Lightning DDP (gloo) across 2 CPU processes, all three stages, launched like a user would."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text(
+        "model: {hidden_size: 32, matryoshka_dims: [16, 32], vision_hidden_size: 32, audio_hidden_size: 32, intermediate_size: 64}\n"
+        "batch_size: 16\nvocab_size: 500\ndevices: 2\n"
+        "stages:\n  - {name: I, steps: 4}\n  - {name: II, steps: 2, sources: closest}\n  - {name: III, steps: 2, sources: closest, hard_negatives: true}\n"
+        "mining: {refresh_every: 1, sample: 100}\nbalancing: {sample: 64, clusters: 4}\n"
+    )
+    out = tmp_path / "ddp"
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")} | {
+        "OMP_NUM_THREADS": "1"
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            "student",
+            "train",
+            "--data",
+            str(tiny_dir),
+            "--out",
+            str(out),
+            "--config",
+            str(cfg),
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "metrics.json").read_text())
+    assert [report["stages"][s]["world_size"] for s in ("I", "II", "III")] == [2, 2, 2]
+    assert pl.read_parquet(out / "embeddings.parquet").height == 1000
+    assert done.stdout.count("| student | warm |") == 1  # only rank 0 reports

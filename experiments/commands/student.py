@@ -18,6 +18,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = load_student_config(args.config, **_overrides(args.set))
     with timed("student: train"):
         report = train_student(args.data, args.out, cfg, progress=not args.quiet)
+    if not report:  # a non-zero DDP rank: rank 0 reports
+        return
     print(student_table(report["rows"]))
     print(f"wrote {args.out} (model/, embeddings.parquet, semantic_ids.parquet, metrics.json)")
 

@@ -66,6 +66,7 @@ class StudentConfig(BaseModel):
     mining: MiningSpec = Field(default_factory=MiningSpec)
     balancing: BalancingSpec = Field(default_factory=BalancingSpec)
     on_bad_media: Literal["skip", "error"] = "skip"
+    devices: int = Field(1, ge=1, description="processes (CPU) or GPUs; > 1 trains with DDP")
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
     embed_batch: int = Field(256, ge=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
             corpus += ds.items["category"].drop_nulls().to_list()
         corpus += ["item", "search query", "category"]
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
-        tokenizer.save_pretrained(str(out / "tokenizer"))
+        if global_rank() == 0:
+            tokenizer.save_pretrained(str(out / "tokenizer"))
     store = load_items(ds.items, ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media)
     rng = np.random.default_rng([cfg.seed, 3])
     held = None
@@ -111,6 +113,11 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
             f"{data_dir}: no training source has enough pairs (need >= batch_size={cfg.batch_size})"
         )
     return StudentRun(cfg, out, store, tokenizer, pairsets, build_eval_pairs(ds, store, held, cfg.seed), held)
+
+
+def global_rank() -> int:
+    """This process's rank: 0 alone, or under Lightning's DDP launcher (which sets LOCAL_RANK) and torchrun."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
 
 
 def new_encoder(run: StudentRun) -> OmniEncoder:
@@ -270,7 +277,9 @@ def run_stage(
     trainer = L.Trainer(
         max_steps=stage.steps,
         accelerator="auto",
-        devices=1,
+        devices=cfg.devices,
+        # some parameters sit out some steps (e.g. the audio encoder when a source's views have no audio)
+        strategy="ddp_find_unused_parameters_true" if cfg.devices > 1 else "auto",
         logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tb")],
         callbacks=callbacks,
         enable_progress_bar=progress,
@@ -290,9 +299,11 @@ def run_stage(
     )
     if stop_at_step is not None and trainer.global_step < stage.steps:
         raise InterruptedError(f"stage {stage.name} stopped at step {trainer.global_step} as asked")
-    encoder.save_pretrained(folder / "model")
+    if trainer.is_global_zero:
+        encoder.save_pretrained(folder / "model")
     return {
         "steps": trainer.global_step,
+        "world_size": trainer.world_size,
         "counters": module.counters,
         "mining": miner.history if miner else [],
         "temperatures": {p.spec.name: float(module.temperature(i)) for i, p in enumerate(run.pairsets)},
@@ -317,13 +328,17 @@ def train_student(
     progress: bool = True,
     stop_at_step: int | None = None,
 ) -> dict:
-    """All stages, then export. Returns {"metrics": rows per stage, "embeddings": path}."""
+    """All stages, then export. Returns {"rows": metric rows per stage, "sources", "stages", "items"}
+    on the main process ({} on the other DDP ranks, which only train)."""
     out = Path(out)
+    main = global_rank() == 0
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", cfg.model_dump_json(indent=2))
+    if main:
+        atomic_write_text(out / "config.json", cfg.model_dump_json(indent=2))
     run = prepare(data_dir, out, cfg)
     encoder = new_encoder(run)
-    balance, all_rows, stage_info = None, [], {}
+    balance = json.loads((out / "balancing.json").read_text()) if (out / "balancing.json").is_file() else None
+    all_rows, stage_info = [], {}
     for i, stage in enumerate(cfg.stages):
         folder = out / "stages" / stage.name
         done = folder / "model" / "config.json"
@@ -331,8 +346,9 @@ def train_student(
             encoder = OmniEncoder.from_pretrained(str(folder / "model"))
         else:
             if stage.sources == "closest" and balance is None and cfg.balancing.enabled:
-                balance = compute_balance(run, encoder)
-                atomic_write_text(out / "balancing.json", json.dumps(balance, indent=2))
+                balance = compute_balance(run, encoder)  # deterministic: every rank gets the same
+                if main:
+                    atomic_write_text(out / "balancing.json", json.dumps(balance, indent=2))
             weights = stage_weights(run, stage, balance)
             stage_info[stage.name] = {
                 "weights": dict(zip([p.spec.name for p in run.pairsets], weights.tolist(), strict=True))
@@ -340,8 +356,10 @@ def train_student(
             stage_info[stage.name] |= run_stage(
                 run, encoder, stage, weights, progress, stop_at_step if i == 0 else None
             )
-        rows, _ = evaluate_student(run, encoder, f"stage {stage.name}")
-        all_rows += rows
+        if main:
+            all_rows += evaluate_student(run, encoder, f"stage {stage.name}")[0]
+    if not main:
+        return {}
     rows_final, emb = evaluate_student(run, encoder, "student")
     export_student(run, encoder, emb)
     rows_final += tfidf_rows(run)
