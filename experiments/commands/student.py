@@ -37,8 +37,13 @@ def _embed(args: argparse.Namespace) -> None:
     tok = load_tokenizer(model / "tokenizer")
     ds = load_dataset(args.data)
     store = load_items(ds.items, ds.root, enc.config.image_size, enc.config.audio_window)
+    view = None  # the run's item view (e.g. text-only) when the folder is a whole run
+    if (Path(args.model) / "config.json").is_file():
+        from recplug.student.config import StudentConfig
+
+        view = StudentConfig.model_validate_json((Path(args.model) / "config.json").read_text()).item_view
     with timed("student: embed"):
-        emb = embed_items(enc, store, tok, batch=args.batch, progress=not args.quiet)
+        emb = embed_items(enc, store, tok, view, batch=args.batch, progress=not args.quiet)
     out = Path(args.out)
     write_embeddings(out / "embeddings.parquet", store.item_ids, emb)
     write_metadata(

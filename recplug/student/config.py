@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recplug.data.config_file import read_config_file, validate_config
 from recplug.student.sources import SourceSpec, default_sources
+from recplug.student.views import View
 
 
 class StageSpec(BaseModel):
@@ -66,6 +67,10 @@ class StudentConfig(BaseModel):
     mining: MiningSpec = Field(default_factory=MiningSpec)
     balancing: BalancingSpec = Field(default_factory=BalancingSpec)
     on_bad_media: Literal["skip", "error"] = "skip"
+    item_view: View = Field(
+        default_factory=lambda: View(instruction="item"),
+        description="how items are embedded for export and evaluation",
+    )
     devices: int = Field(1, ge=1, description="processes (CPU) or GPUs; > 1 trains with DDP")
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)

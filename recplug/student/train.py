@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 # Lightning's advertising tip and its own pytree deprecation are noise in a CLI run
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-ITEM_VIEW = View(instruction="item")
 QUERY_VIEW = View(modalities=("text",), fields=(), instruction="search query")
 
 
@@ -134,7 +133,12 @@ def evaluate_student(
     run: StudentRun, encoder: OmniEncoder, variant: str
 ) -> tuple[list[MetricRow], np.ndarray]:
     emb = embed_items(
-        encoder, run.store, run.tokenizer, batch=run.cfg.embed_batch, max_text_tokens=run.cfg.max_text_tokens
+        encoder,
+        run.store,
+        run.tokenizer,
+        run.cfg.item_view,
+        batch=run.cfg.embed_batch,
+        max_text_tokens=run.cfg.max_text_tokens,
     )
     q = g = None
     if len(run.eval_pairs.queries[0]):
@@ -175,7 +179,11 @@ def compute_balance(run: StudentRun, encoder: OmniEncoder) -> dict:
     b = run.cfg.balancing
     src = source_sample_embeddings(run, encoder, b.sample)
     ep = run.eval_pairs
-    val = [embed_entries(encoder, run.store, run.tokenizer, ITEM_VIEW, rows=ep.coengagement[0][: b.sample])]
+    val = [
+        embed_entries(
+            encoder, run.store, run.tokenizer, run.cfg.item_view, rows=ep.coengagement[0][: b.sample]
+        )
+    ]
     if len(ep.queries[0]):
         val.append(
             embed_entries(encoder, run.store, run.tokenizer, QUERY_VIEW, texts=ep.queries[0][: b.sample])
@@ -198,7 +206,11 @@ class HardNegativeRefresh(Callback):
     def refresh(self, module: ContentModule, step: int) -> None:
         m = self.run.cfg.mining
         items = embed_items(
-            module.encoder, self.run.store, self.run.tokenizer, batch=self.run.cfg.embed_batch
+            module.encoder,
+            self.run.store,
+            self.run.tokenizer,
+            self.run.cfg.item_view,
+            batch=self.run.cfg.embed_batch,
         )
         for s, p in enumerate(module.pairsets):
             if p.spec.loss != "infonce" or p.target_rows is None:
