@@ -60,3 +60,18 @@ def metric_row(
         ci_high=high,
         n=len(values),
     )
+
+
+def bootstrap_statistic(
+    statistic, n: int, n_boot: int = 200, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
+    """(value, low, high) of any statistic of n units (`statistic(indices) -> float`), percentile
+    bootstrap over resampled unit indices. For statistics that are not means (NMI, Kendall tau)."""
+    rng = np.random.default_rng(seed)
+    value = float(statistic(np.arange(n)))
+    draws = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return value, float("nan"), float("nan")
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return value, float(low), float(high)
