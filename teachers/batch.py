@@ -3,7 +3,7 @@ KeyedJaggedTensor plus the plain tensors the loss needs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -43,6 +43,3 @@ class TeacherBatch(Pipelineable):
 
     def pin_memory(self) -> TeacherBatch:
         return TeacherBatch(self.features.pin_memory(), {k: v.pin_memory() for k, v in self.tensors.items()})
-
-    def __iter__(self):  # lets torch utilities that unpack dataclasses see the fields
-        return iter(getattr(self, f.name) for f in fields(self))

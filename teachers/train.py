@@ -33,6 +33,7 @@ from recplug.data import load_dataset
 from recplug.metrics.intervals import MetricRow
 from teachers.checkpoint import full_model_state, load_checkpoint, read_info, save_checkpoint
 from teachers.config import TeacherConfig
+from teachers.data import TeacherData
 from teachers.dist import DistEnv, process_group
 from teachers.evaluate import evaluate_teacher, metrics_table
 from teachers.export import config_hash, export_teacher
@@ -141,8 +142,6 @@ def train_teacher(
     out = Path(out)
     with process_group() as env:
         ds = load_dataset(data_dir)
-        from teachers.data import TeacherData
-
         data = TeacherData.from_dataset(ds, cfg)
         kind = KINDS[cfg.kind](data, cfg)
         dmp, optimizer, plan = build_sharded(kind, env)
