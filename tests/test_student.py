@@ -222,3 +222,16 @@ def test_config_errors_name_the_problem(tmp_path):
         new_encoder(
             type("R", (), {"cfg": _cfg(text_pretrained=str(tmp_path / "missing")), "tokenizer": [0] * 1000})()
         )
+
+
+def test_info_nce_masks_duplicates_of_the_positive():
+    from recplug.student.losses import info_nce
+
+    q = torch.nn.functional.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+    hard = q[:2].clone()  # mined "negatives" that are in fact queries 0 and 1's own targets
+    same = torch.eye(4, dtype=torch.bool)
+    own = torch.zeros(4, 2, dtype=torch.bool)
+    own[0, 0] = own[1, 1] = True
+    unmasked = info_nce(q, q.clone(), torch.tensor(0.1), hard, same)
+    masked = info_nce(q, q.clone(), torch.tensor(0.1), hard, torch.cat([same, own], dim=1))
+    assert masked < 0.01 < unmasked

@@ -131,7 +131,11 @@ class ContentModule(L.LightningModule):
                     if hard is not None and (qv, tv) == spec.patterns[0]
                     else None
                 )
-                loss = matryoshka_info_nce(qe, te, tau, self.dims, extra, same) / len(self.dims)
+                masked = same
+                if extra is not None:  # a mined negative that is this query's own target is no negative
+                    own = pairs.target_rows[idx[sel]][:, None] == hard_rows[None, :]
+                    masked = torch.cat([same, torch.as_tensor(own, device=self.device)], dim=1)
+                loss = matryoshka_info_nce(qe, te, tau, self.dims, extra, masked) / len(self.dims)
                 if is_omni(spec.views[qv]) and is_omni(spec.views[tv]):
                     loss = loss + self.modality_loss_weight * self.modality_terms(out, offsets, k, tau, same)
             logs[f"{qv}->{tv}"] = float(loss.detach())
