@@ -234,4 +234,4 @@ def test_info_nce_masks_duplicates_of_the_positive():
     own[0, 0] = own[1, 1] = True
     unmasked = info_nce(q, q.clone(), torch.tensor(0.1), hard, same)
     masked = info_nce(q, q.clone(), torch.tensor(0.1), hard, torch.cat([same, own], dim=1))
-    assert masked < 0.01 < unmasked
+    assert masked + 0.1 < unmasked, (float(masked), float(unmasked))
