@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from recplug.data import Dataset, DatasetError
+from recplug.data.schema import positions_in
 from teachers.config import TeacherConfig
 
 
@@ -23,10 +24,7 @@ class Vocab:
     raw: np.ndarray  # sorted unique raw ids; raw[k] lives in row k + 1
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids)
-        pos = np.searchsorted(self.raw, ids)
-        pos = np.minimum(pos, len(self.raw) - 1)
-        return np.where(self.raw[pos] == ids, pos + 1, 0)
+        return positions_in(self.raw, ids) + 1  # absent (-1) becomes row 0
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
         return self.raw[np.asarray(rows) - 1]

@@ -13,14 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from recplug.data.io import atomic_write_text, load_dataset  # noqa: E402
+from recplug.data.io import Dataset, atomic_write_text, load_dataset  # noqa: E402
 from recplug.data.schema import MEDIA_FIELDS, TEXT_FIELDS  # noqa: E402
 from recplug.data.split import cold_items, period_expr  # noqa: E402
 
 
-def describe_dataset(directory: str | Path) -> dict[str, Any]:
-    """Counts, modality coverage, label rates, split sizes, cold-item share; lazy, so large folders work."""
-    ds = load_dataset(directory, lazy=True)
+def describe_dataset(ds: Dataset) -> dict[str, Any]:
+    """Counts, modality coverage, label rates, split sizes, cold-item share (of a lazily loaded
+    dataset, so large folders work)."""
     meta, items, inter = ds.meta, ds.items, ds.interactions
     item_cols = items.collect_schema().names()
     labels = [c for c in meta.label_columns if c in inter.collect_schema().names()]
@@ -85,9 +85,8 @@ def describe_dataset(directory: str | Path) -> dict[str, Any]:
     }
 
 
-def popularity_plot(directory: str | Path, path: Path) -> Path:
+def popularity_plot(ds: Dataset, path: Path) -> Path:
     """Log-log rank plot of item interaction counts (all and positive): the long tail at a glance."""
-    ds = load_dataset(directory, lazy=True)
     per_item = (
         ds.interactions.group_by("item_id")
         .agg(pl.len().alias("all"), ds.meta.positive_rule.expr().sum().alias("positive"))
@@ -149,8 +148,9 @@ def to_markdown(stats: dict[str, Any]) -> str:
 def describe_to(directory: str | Path, out: str | Path) -> tuple[dict[str, Any], str]:
     """Write describe.json, describe.md and popularity.png to `out`; return the stats and the markdown."""
     out = Path(out)
-    stats = describe_dataset(directory)
-    popularity_plot(directory, out / "popularity.png")
+    ds = load_dataset(directory, lazy=True)
+    stats = describe_dataset(ds)
+    popularity_plot(ds, out / "popularity.png")
     md = to_markdown(stats) + "\n![popularity](popularity.png)\n"
     atomic_write_text(out / "describe.json", json.dumps(stats, indent=2))
     atomic_write_text(out / "describe.md", md)

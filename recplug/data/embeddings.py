@@ -18,6 +18,7 @@ import polars as pl
 
 from recplug.data.errors import DatasetError
 from recplug.data.io import atomic_write_text, write_parquet
+from recplug.data.schema import positions_in
 
 EMBEDDINGS_FILE = "embeddings.parquet"
 USER_STATES_FILE = "user_states.parquet"
@@ -36,8 +37,7 @@ class EmbeddingTable:
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id, -1 where the table has no row for it."""
-        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == ids, pos, -1)
+        return positions_in(self.ids, ids)
 
 
 def write_embeddings(path: Path, ids: np.ndarray, vectors: np.ndarray, id_column: str = "item_id") -> None:

@@ -70,3 +70,15 @@ def polars_schema(file: str, columns: list[str]) -> dict[str, pl.DataType]:
     """The loaded dtypes of `columns` of `file` (labels are float32, media binary...)."""
     by_name = {c.name: c for c in SPECS[file]}
     return {c: by_name[c].cast_to for c in columns if c in by_name and by_name[c].cast_to is not None}
+
+
+def positions_in(sorted_ids, ids):
+    """Position of each id in the sorted unique array `sorted_ids`, -1 where it is absent (vectorised).
+    The one id -> row lookup used by item stores, embedding tables and teacher vocabularies."""
+    import numpy as np
+
+    sorted_ids, ids = np.asarray(sorted_ids), np.asarray(ids)
+    if len(sorted_ids) == 0:
+        return np.full(ids.shape, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == ids, pos, -1)

@@ -15,7 +15,7 @@ from recplug.data import Dataset, time_split
 from recplug.metrics import full_catalog_ranks, metric_row, recall_at_k
 from recplug.metrics.intervals import MetricRow, bootstrap_statistic
 from recplug.student.items import ItemStore
-from recplug.student.sources import _coengagement
+from recplug.student.sources import coengagement_pairs
 
 KS = (1, 10, 50, 100)
 
@@ -36,7 +36,7 @@ def build_eval_pairs(
 ) -> EvalPairs:
     rng = np.random.default_rng([seed, 31])
     s = ds.meta.splits
-    co = _coengagement(ds, store, until=s.end + 1, since=s.valid_end)
+    co = coengagement_pairs(ds, store, until=s.end + 1, since=s.valid_end)
     qa, ta = store.rows(co["a"].to_numpy()), store.rows(co["b"].to_numpy())
     keep = (qa >= 0) & (ta >= 0)
     qa, ta = qa[keep], ta[keep]

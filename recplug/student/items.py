@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from recplug.data.errors import DatasetError
 from recplug.data.media import decode_audio, decode_image, read_media
+from recplug.data.schema import positions_in
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,7 @@ class ItemStore:
     report: dict[str, int] = field(default_factory=dict)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
-        pos = np.minimum(np.searchsorted(self.item_ids, ids), len(self.item_ids) - 1)
-        rows = np.where(self.item_ids[pos] == ids, pos, -1)
-        return rows
+        return positions_in(self.item_ids, ids)
 
     def has_text(self, fields: tuple[str, ...]) -> np.ndarray:
         present = np.zeros(len(self.item_ids), dtype=bool)

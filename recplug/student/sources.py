@@ -125,7 +125,7 @@ class PairSet:
         return len(self.query_rows) if self.query_rows is not None else len(self.query_texts or [])
 
 
-def _coengagement(
+def coengagement_pairs(
     ds: Dataset, store: ItemStore, until: int, since: int | None = None, max_gap_s: int = 3600
 ) -> pl.DataFrame:
     """Consecutive positives of the same user less than `max_gap_s` apart, both items distinct."""
@@ -150,7 +150,7 @@ def _coengagement(
 def build_pairs(spec: SourceSpec, ds: Dataset, store: ItemStore, rng: np.random.Generator) -> PairSet:
     until = ds.meta.splits.train_end
     if spec.builder == "coengagement":
-        p = _coengagement(ds, store, until)
+        p = coengagement_pairs(ds, store, until)
         q, t = store.rows(p["a"].to_numpy()), store.rows(p["b"].to_numpy())
         keep = (q >= 0) & (t >= 0)
         out = PairSet(spec, q[keep], None, t[keep], None)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from recplug.data.world.latents import Latents, rng_for
-from recplug.data.world.vocab import ATTRIBUTES, FILLER_WORDS
+from recplug.data.world.vocab import ATTRIBUTES, FILLER_WORDS, word_table
 
 MAX_QUERY_ATTRS = 4
 
@@ -30,9 +30,7 @@ def make_queries(latents: Latents) -> pl.DataFrame:
 
     words = np.full((n_q, MAX_QUERY_ATTRS), None, dtype=object)
     for j, a in enumerate(ATTRIBUTES):  # a loop over the 8 attributes, not over rows
-        flat = np.array([w for ws in a.words for w in ws], dtype=object)
-        offsets = np.concatenate([[0], np.cumsum([len(ws) for ws in a.words])[:-1]])
-        counts = np.array([len(ws) for ws in a.words])
+        flat, offsets, counts = word_table(a.name)
         sel = chosen == j
         v = values[sel]
         words[sel] = flat[offsets[v] + (rng.random(len(v)) * counts[v]).astype(int)]

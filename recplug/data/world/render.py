@@ -12,7 +12,7 @@ import polars as pl
 from recplug.data.media import encode_png, encode_wav
 from recplug.data.world.config import WorldConfig
 from recplug.data.world.latents import rng_for
-from recplug.data.world.vocab import ATTRIBUTES, FILLER_WORDS, attribute_index
+from recplug.data.world.vocab import FILLER_WORDS, attribute_index, word_table
 
 COLOURS = np.array(
     [[220, 40, 40], [40, 170, 60], [40, 80, 220], [230, 210, 40], [140, 50, 180], [240, 140, 30]], dtype=float
@@ -24,17 +24,9 @@ HARMONICS = np.array(  # amplitude of harmonics 1..5 per timbre
 )
 
 
-def _words(attr: str) -> tuple[np.ndarray, np.ndarray]:
-    """(flat word array, offsets) for an attribute's per-value word lists."""
-    a = ATTRIBUTES[attribute_index(attr)]
-    flat = np.array([w for ws in a.words for w in ws])
-    counts = np.array([len(ws) for ws in a.words])
-    return flat, np.concatenate([[0], np.cumsum(counts)[:-1]]), counts
-
-
 def _pick(rng: np.random.Generator, attr: str, values: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     """Random synonyms of each row's attribute value, shape (len(values), *size)."""
-    flat, offsets, counts = _words(attr)
+    flat, offsets, counts = word_table(attr)
     u = rng.random(size=(len(values), *size))
     idx = offsets[values].reshape(-1, *([1] * len(size))) + (
         u * counts[values].reshape(-1, *([1] * len(size)))

@@ -157,6 +157,17 @@ ATTRIBUTE_NAMES = tuple(a.name for a in ATTRIBUTES)
 MODALITIES = ("image", "audio", "text")
 
 
+def word_table(name: str):
+    """(flat words, offset of each value's synonyms, synonyms per value) of one attribute: lets callers
+    pick a random synonym for many values at once."""
+    import numpy as np
+
+    a = ATTRIBUTES[attribute_index(name)]
+    counts = np.array([len(ws) for ws in a.words])
+    flat = np.array([w for ws in a.words for w in ws])
+    return flat, np.concatenate([[0], np.cumsum(counts)[:-1]]), counts
+
+
 def attributes_of(modality: str) -> tuple[Attribute, ...]:
     return tuple(a for a in ATTRIBUTES if a.modality == modality)
 
