@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import small_student_config
 
 from recplug.data.world import World
 from recplug.data.world.checks import ridge_probe_accuracy
 from recplug.data.world.vocab import attribute_index
 from recplug.student.balancing import balance_weights
-from recplug.student.config import load_student_config
 from recplug.student.embed import embed_items
 from recplug.student.lightning import ContentModule
 from recplug.student.mining import f1_optimal_threshold, mine_hard_negatives
@@ -21,25 +21,7 @@ from recplug.student.sampler import SourceSteps, indices_for_step, source_for_st
 from recplug.student.train import new_encoder, prepare, train_student
 from recplug.student.views import View
 
-SMALL_MODEL = {
-    "hidden_size": 64,
-    "matryoshka_dims": [16, 32, 64],
-    "vision_hidden_size": 32,
-    "audio_hidden_size": 32,
-    "intermediate_size": 128,
-}
-
-
-def _cfg(**kw):
-    base = {
-        "model": SMALL_MODEL,
-        "batch_size": 32,
-        "vocab_size": 1000,
-        "checkpoint_every": 10,
-        "log_every": 1,
-        "stages": [{"name": "I", "steps": 150, "lr": 1e-3}],
-    }
-    return load_student_config(None, **{**base, **kw})
+_cfg = small_student_config
 
 
 def _module(run, encoder) -> ContentModule:
@@ -59,10 +41,8 @@ def _module(run, encoder) -> ContentModule:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    report = train_student(tiny_dir, out, _cfg(), progress=False)
-    return out, report
+def trained(tiny_student):
+    return tiny_student
 
 
 def _metric(report, variant, metric, split="warm"):

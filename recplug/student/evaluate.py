@@ -77,13 +77,16 @@ def build_eval_pairs(
     return EvalPairs((qa, ta), (cq, ct), (qtexts, qrows), (gtexts, grows, gscores), cold)
 
 
-def _recall_rows(name: str, variant: str, ranks: np.ndarray, split: str, n_boot: int) -> list[MetricRow]:
+def recall_rows(
+    name: str, variant: str, ranks: np.ndarray, split: str, n_boot: int, ks=KS, experiment: str = "student"
+) -> list[MetricRow]:
     return [
-        metric_row("student", variant, f"{name} recall@{k}", split, recall_at_k(ranks, k), n_boot) for k in KS
+        metric_row(experiment, variant, f"{name} recall@{k}", split, recall_at_k(ranks, k), n_boot)
+        for k in ks
     ]
 
 
-def _ranks(
+def catalog_ranks(
     queries: np.ndarray, items: np.ndarray, targets: np.ndarray, exclude_self: np.ndarray | None = None
 ) -> np.ndarray:
     excl = [torch.as_tensor([r]) for r in exclude_self] if exclude_self is not None else None
@@ -153,17 +156,17 @@ def evaluate_embeddings(
     for name, (q, t) in (("coengagement i2i", pairs.coengagement), ("content i2i", pairs.content)):
         if len(q) == 0:
             continue
-        ranks = _ranks(item_emb[q], item_emb, t, exclude_self=q)
+        ranks = catalog_ranks(item_emb[q], item_emb, t, exclude_self=q)
         cold = pairs.cold_rows[t]
-        rows += _recall_rows(name, variant, ranks[~cold], "warm", n_boot)
+        rows += recall_rows(name, variant, ranks[~cold], "warm", n_boot)
         if cold.any():
-            rows += _recall_rows(name, variant, ranks[cold], "cold", n_boot)
+            rows += recall_rows(name, variant, ranks[cold], "cold", n_boot)
     if query_emb is not None and len(pairs.queries[1]):
-        ranks = _ranks(query_emb, item_emb, pairs.queries[1])
+        ranks = catalog_ranks(query_emb, item_emb, pairs.queries[1])
         cold = pairs.cold_rows[pairs.queries[1]]
-        rows += _recall_rows("q2i", variant, ranks[~cold], "warm", n_boot)
+        rows += recall_rows("q2i", variant, ranks[~cold], "warm", n_boot)
         if cold.any():
-            rows += _recall_rows("q2i", variant, ranks[cold], "cold", n_boot)
+            rows += recall_rows("q2i", variant, ranks[cold], "cold", n_boot)
         # bijective alignment: q's nearest item is its target and the target's nearest query is q
         sims = query_emb @ item_emb[pairs.queries[1]].T
         bij = (sims.argmax(1) == np.arange(len(sims))) & (sims.argmax(0) == np.arange(len(sims)))

@@ -177,22 +177,18 @@ class ContentModule(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-class ContentData(L.LightningDataModule):
-    def __init__(
-        self, module: ContentModule, weights: np.ndarray, batch_size: int, seed: int, max_steps: int
-    ):
+class SourceStepData(L.LightningDataModule):
+    """Batches of stochastic specialization: each step one source's indices (see sampler.py), from
+    the trainer's current step on, so a resumed run continues the same sequence."""
+
+    def __init__(self, sizes: list[int], weights: np.ndarray, batch_size: int, seed: int, max_steps: int):
         super().__init__()
-        self.module, self.weights, self.batch_size, self.seed, self.max_steps = (
-            module,
-            weights,
-            batch_size,
-            seed,
-            max_steps,
-        )
+        self.sizes, self.weights, self.batch_size = sizes, weights, batch_size
+        self.seed, self.max_steps = seed, max_steps
 
     def train_dataloader(self):
         steps = SourceSteps(
-            [len(p) for p in self.module.pairsets],
+            self.sizes,
             lambda: self.weights,
             self.batch_size,
             self.seed,
@@ -202,4 +198,4 @@ class ContentData(L.LightningDataModule):
         return DataLoader(steps, batch_size=None, num_workers=0)
 
 
-__all__ = ["ContentData", "ContentModule", "subset"]
+__all__ = ["ContentModule", "SourceStepData", "subset"]

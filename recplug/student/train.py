@@ -34,7 +34,7 @@ from recplug.student.configuration import OmniConfig
 from recplug.student.embed import embed_entries, embed_items
 from recplug.student.evaluate import EvalPairs, build_eval_pairs, evaluate_embeddings
 from recplug.student.items import ItemStore, load_items
-from recplug.student.lightning import ContentData, ContentModule
+from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.modeling import OmniEncoder
 from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
@@ -60,6 +60,7 @@ class StudentRun:
     pairsets: list[PairSet]
     eval_pairs: EvalPairs
     held_queries: pl.DataFrame | None
+    cutoff: int  # training reads interactions strictly before this ts (the train period)
 
 
 def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
@@ -111,7 +112,16 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
         raise ValueError(
             f"{data_dir}: no training source has enough pairs (need >= batch_size={cfg.batch_size})"
         )
-    return StudentRun(cfg, out, store, tokenizer, pairsets, build_eval_pairs(ds, store, held, cfg.seed), held)
+    return StudentRun(
+        cfg,
+        out,
+        store,
+        tokenizer,
+        pairsets,
+        build_eval_pairs(ds, store, held, cfg.seed),
+        held,
+        ds.meta.splits.train_end,
+    )
 
 
 def global_rank() -> int:
@@ -251,6 +261,55 @@ def stage_weights(run: StudentRun, stage: StageSpec, balance: dict | None) -> np
     return w / w.sum()
 
 
+def fit_resumable(
+    module: L.LightningModule,
+    data: L.LightningDataModule,
+    folder: Path,
+    *,
+    steps: int,
+    devices: int,
+    checkpoint_every: int,
+    log_every: int,
+    callbacks: list[Callback],
+    progress: bool,
+    stop_at_step: int | None = None,
+) -> L.Trainer:
+    """One Lightning fit in `folder` (checkpoints, CSV + TensorBoard logs) that resumes from the
+    folder's last checkpoint: shared by the content stages and the CRE phases."""
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=folder / "checkpoints", every_n_train_steps=checkpoint_every, save_last=True, save_top_k=0
+        ),
+        *callbacks,
+    ]
+    if stop_at_step is not None:
+        callbacks.append(_StopAt(stop_at_step))
+    trainer = L.Trainer(
+        max_steps=steps,
+        accelerator="auto",
+        devices=devices,
+        # some parameters sit out some steps (e.g. the audio encoder when a source's views have no audio)
+        strategy="ddp_find_unused_parameters_true" if devices > 1 else "auto",
+        logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tb")],
+        callbacks=callbacks,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=log_every,
+        deterministic=False,
+        default_root_dir=folder,
+    )
+    last = folder / "checkpoints" / "last.ckpt"
+    trainer.fit(
+        module,
+        datamodule=data,
+        ckpt_path=last if last.is_file() else None,
+        weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
+    )
+    return trainer
+
+
 def run_stage(
     run: StudentRun,
     encoder: OmniEncoder,
@@ -273,41 +332,18 @@ def run_stage(
         modality_loss_weight=cfg.modality_loss_weight,
         seed=cfg.seed,
     )
-    callbacks: list[Callback] = [
-        ModelCheckpoint(
-            dirpath=folder / "checkpoints",
-            every_n_train_steps=cfg.checkpoint_every,
-            save_last=True,
-            save_top_k=0,
-        )
-    ]
     miner = HardNegativeRefresh(run, cfg.mining.refresh_every) if stage.hard_negatives else None
-    if miner:
-        callbacks.append(miner)
-    if stop_at_step is not None:
-        callbacks.append(_StopAt(stop_at_step))
-    trainer = L.Trainer(
-        max_steps=stage.steps,
-        accelerator="auto",
-        devices=cfg.devices,
-        # some parameters sit out some steps (e.g. the audio encoder when a source's views have no audio)
-        strategy="ddp_find_unused_parameters_true" if cfg.devices > 1 else "auto",
-        logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tb")],
-        callbacks=callbacks,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=cfg.log_every,
-        deterministic=False,
-        default_root_dir=folder,
-    )
-    last = folder / "checkpoints" / "last.ckpt"
-    trainer.fit(
+    trainer = fit_resumable(
         module,
-        datamodule=ContentData(module, weights, cfg.batch_size, cfg.seed, stage.steps),
-        ckpt_path=last if last.is_file() else None,
-        weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
+        SourceStepData([len(p) for p in run.pairsets], weights, cfg.batch_size, cfg.seed, stage.steps),
+        folder,
+        steps=stage.steps,
+        devices=cfg.devices,
+        checkpoint_every=cfg.checkpoint_every,
+        log_every=cfg.log_every,
+        callbacks=[miner] if miner else [],
+        progress=progress,
+        stop_at_step=stop_at_step,
     )
     if stop_at_step is not None and trainer.global_step < stage.steps:
         raise InterruptedError(f"stage {stage.name} stopped at step {trainer.global_step} as asked")
@@ -385,7 +421,9 @@ def train_student(
     return report
 
 
-def export_student(run: StudentRun, encoder: OmniEncoder, emb: np.ndarray) -> None:
+def export_student(
+    run: StudentRun, encoder: OmniEncoder, emb: np.ndarray, kind: str = "student", extra: dict | None = None
+) -> None:
     out = run.out
     encoder.save_pretrained(out / "model")
     write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb)
@@ -399,7 +437,8 @@ def export_student(run: StudentRun, encoder: OmniEncoder, emb: np.ndarray) -> No
     write_metadata(
         out,
         {
-            "kind": "student",
+            "kind": kind,
+            "data_cutoff_ts": run.cutoff,
             "dim": int(emb.shape[1]),
             "matryoshka_dims": list(encoder.config.matryoshka_dims),
             "similarity": "cosine (vectors are L2-normalised; a prefix of d dims, re-normalised, is a d-dim embedding)",
@@ -410,6 +449,7 @@ def export_student(run: StudentRun, encoder: OmniEncoder, emb: np.ndarray) -> No
                 "mean_reconstruction_error": reconstruction_error(emb, codes, books),
             },
             "item_report": run.store.report,
+            **(extra or {}),
         },
     )
     shutil.copytree(out / "tokenizer", out / "model" / "tokenizer", dirs_exist_ok=True) if (

@@ -1,0 +1,84 @@
+"""What one simulated variant produced, and its report rows (LT7 / LT14 with intervals, and the paired
+difference from a baseline variant).
+
+Intervals: each user's active days are averaged over the simulation seeds, then the mean over users
+gets a percentile bootstrap over users (`recplug.metrics.bootstrap_ci`). Users are independent in the
+world (nobody's response depends on anyone else's), so users are the units, as in an online A/B test;
+seeds only reduce each user's simulation noise. A difference is paired: per user, variant minus
+baseline on the same seeds, so the common random numbers cancel in the pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from recplug.metrics.intervals import MetricRow, metric_row
+
+EXPERIMENT = "lt"
+LIGHT_SHARE = 0.2  # the "light" split: this share of users with the fewest logged positives
+
+
+@dataclass
+class LTResult:
+    variant: str
+    seeds: tuple[int, ...]
+    start_day: int  # the world day of simulated day 0
+    user_ids: np.ndarray  # (U,) the simulated users
+    light: np.ndarray  # (U,) bool: among the LIGHT_SHARE of users with the fewest logged positives
+    active: np.ndarray  # (n_seeds, days, U) bool: user came back on that day
+    satisfaction: np.ndarray  # (n_seeds, days) mean per-impression satisfaction of what was shown
+    seconds: float  # wall time of the whole simulation, scorer included
+
+    @property
+    def days(self) -> int:
+        return self.active.shape[1]
+
+    def lt(self, horizon: int) -> np.ndarray:
+        """(n_seeds, U) active days in the first `horizon` simulated days (day 0 included)."""
+        if not 1 <= horizon <= self.days:
+            raise ValueError(f"LT{horizon} needs {horizon} simulated days; '{self.variant}' has {self.days}")
+        return self.active[:, :horizon].sum(1)
+
+    def daily_active(self) -> np.ndarray:
+        """(n_seeds, days) share of users active each day."""
+        return self.active.mean(2)
+
+    def splits(self) -> dict[str, np.ndarray]:
+        return {"all": np.ones(len(self.user_ids), dtype=bool), "light": self.light}
+
+
+def _check_paired(a: LTResult, b: LTResult) -> None:
+    if a.seeds != b.seeds or not np.array_equal(a.user_ids, b.user_ids) or a.start_day != b.start_day:
+        raise ValueError(
+            f"variants '{a.variant}' and '{b.variant}' were simulated on different seeds, users or start "
+            f"days ({a.seeds} vs {b.seeds}); a paired difference needs the same ones"
+        )
+
+
+def lt_rows(
+    results: Mapping[str, LTResult] | list[LTResult],
+    baseline: str | None = None,
+    horizons: tuple[int, ...] = (7, 14),
+    n_boot: int = 1000,
+) -> list[MetricRow]:
+    """Rows `lt{h}` per variant and split and, with a `baseline`, `lt{h}_diff` (variant - baseline)
+    for every other variant, on the same users and seeds. Horizons beyond the simulation are skipped."""
+    by_name = {r.variant: r for r in results} if isinstance(results, list) else dict(results)
+    if baseline is not None and baseline not in by_name:
+        raise ValueError(f"baseline '{baseline}' is not among the variants {sorted(by_name)}")
+    rows: list[MetricRow] = []
+    for name, res in by_name.items():
+        base = by_name[baseline] if baseline not in (None, name) else None
+        if base is not None:
+            _check_paired(res, base)
+        for h in (h for h in horizons if h <= res.days):
+            per_user = res.lt(h).mean(0)
+            for split, mask in res.splits().items():
+                rows.append(metric_row(EXPERIMENT, name, f"lt{h}", split, per_user[mask], n_boot))
+                if base is not None:
+                    diff = per_user - base.lt(h).mean(0)
+                    rows.append(metric_row(EXPERIMENT, name, f"lt{h}_diff", split, diff[mask], n_boot))
+    return rows

@@ -1,0 +1,128 @@
+"""Feature sources: an embedding folder (the student's, a teacher's, or a user's own export) whose
+vectors give match features and whose `semantic_ids.parquet`, when present, gives semantic-id features.
+
+Match features of a frozen table never change, so they are computed once per (table, dataset,
+settings) by `MatchFeatures` itself and cached as safetensors; every ranking variant and seed reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save
+
+from features.impressions import Impressions
+from features.match import MatchFeatures, MatchStats, compute_match_features, coverage
+from features.semantic import SEMANTIC_IDS_FILE, SemanticIds, read_semantic_ids
+from recplug.data.embeddings import EMBEDDINGS_FILE, EmbeddingTable, read_embeddings
+from recplug.data.errors import DatasetError
+from recplug.data.io import _atomic
+
+
+@dataclass
+class FeatureSource:
+    name: str
+    folder: Path
+    table: EmbeddingTable
+    semantic: SemanticIds | None
+    coverage: float  # share of the dataset's items that have a vector
+
+    def match_module(self, top_k: int = 5, decay: float = 0.9, bins: int = 8) -> MatchFeatures:
+        return MatchFeatures(self.table, top_k=top_k, decay=decay, bins=bins, prefix=f"{self.name}_")
+
+    @property
+    def cutoff(self) -> int | None:
+        """The latest interaction time the table was fitted on, when its metadata says (teachers
+        write `data_cutoff_ts`); impressions before it would see features fitted on their own labels."""
+        meta = self.table.metadata
+        value = meta.get("data_cutoff_ts", (meta.get("data") or {}).get("cutoff"))
+        return None if value is None else int(value)
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the embedding file (what the cached match features depend on)."""
+        return file_hash(self.folder / EMBEDDINGS_FILE)
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_source(
+    name: str, folder: str | Path, item_ids: np.ndarray, dataset: str = "the dataset"
+) -> FeatureSource:
+    """Read an embedding folder and check it describes this dataset's items: a file whose ids miss
+    every item (e.g. exported from another dataset) is refused with its coverage, not used as zeros."""
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    table = read_embeddings(folder)
+    share = coverage(table.ids, item_ids)
+    if share == 0.0:
+        raise DatasetError(
+            f"{folder / EMBEDDINGS_FILE}: feature source '{name}' covers 0 of the {len(np.unique(item_ids))} "
+            f"items of {dataset} (file item_id {table.ids.min()}..{table.ids.max()}, dataset item_id "
+            f"{np.min(item_ids)}..{np.max(item_ids)}): is it from another dataset?",
+            file=str(folder / EMBEDDINGS_FILE),
+            column="item_id",
+        )
+    semantic = read_semantic_ids(folder) if (folder / SEMANTIC_IDS_FILE).is_file() else None
+    return FeatureSource(name, folder, table, semantic, share)
+
+
+def cached_match_features(
+    source: FeatureSource,
+    imps: Impressions,
+    cache_dir: Path | None,
+    key: dict,
+    *,
+    top_k: int = 5,
+    decay: float = 0.9,
+    bins: int = 8,
+    progress: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """(n, F) match features of every impression and their counts (rows, missing ids), read from
+    `cache_dir/<source>/match.safetensors` when it was written for the same inputs, else computed."""
+    module = source.match_module(top_k, decay, bins)
+    fingerprint = json.dumps(
+        {**key, "table": source.fingerprint, "top_k": top_k, "decay": decay, "bins": bins}, sort_keys=True
+    )
+    path = None if cache_dir is None else Path(cache_dir) / source.name / "match.safetensors"
+    if path is not None and path.is_file():
+        with safe_open(path, "np") as f:
+            meta = f.metadata() or {}
+            if meta.get("fingerprint") == fingerprint:
+                return f.get_tensor("features"), json.loads(meta["stats"])
+    values, stats = compute_match_features(
+        module, imps.hist, imps.item_id, progress=progress, desc=f"match features ({source.name})"
+    )
+    info = stats_dict(stats, source, imps)
+    if path is not None:
+        meta = {
+            "fingerprint": fingerprint,
+            "stats": json.dumps(info),
+            "names": json.dumps(module.feature_names),
+        }
+        data = save({"features": values}, metadata=meta)
+        _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+    return values, info
+
+
+def stats_dict(stats: MatchStats, source: FeatureSource, imps: Impressions) -> dict:
+    return {
+        "rows": stats.rows,
+        "history_entries": stats.history_entries,
+        "missing_history": stats.missing_history,
+        "missing_items": stats.missing_items,
+        "histories_truncated": imps.hist.truncated,
+        "item_coverage": source.coverage,
+    }

@@ -1,0 +1,67 @@
+"""The student's sequence encoder: history item embeddings -> one user-interest vector.
+
+`mean`: masked mean, re-normalised (no parameters). `transformer`: a small bidirectional transformer
+over the history with recency-position embeddings, added to the mean through a zero-initialised
+projection, so training starts from mean pooling and can only move away from it where that helps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from recplug.data.io import _atomic, atomic_write_text
+
+WEIGHTS = "sequence_encoder.safetensors"
+CONFIG = "sequence_encoder.json"
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class SequenceEncoder(nn.Module):
+    def __init__(
+        self, dim: int, kind: str = "transformer", layers: int = 1, heads: int = 4, max_len: int = 64
+    ):
+        super().__init__()
+        self.config = {"dim": dim, "kind": kind, "layers": layers, "heads": heads, "max_len": max_len}
+        self.kind = kind
+        if kind == "transformer":
+            self.position = nn.Embedding(max_len, dim)
+            nn.init.normal_(self.position.weight, std=0.02)
+            layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.1, batch_first=True)
+            self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.out = nn.Linear(dim, dim)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+        elif kind != "mean":
+            raise ValueError(f"sequence encoder kind must be 'mean' or 'transformer', got '{kind}'")
+
+    def forward(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """items (B, L, d) history embeddings, most recent first; mask (B, L) True where present."""
+        pooled = masked_mean(items, mask)
+        if self.kind == "transformer":
+            pos = torch.arange(items.shape[1], device=items.device).clamp(max=self.config["max_len"] - 1)
+            h = self.transformer(items + self.position(pos)[None], src_key_padding_mask=~mask)
+            pooled = pooled + self.out(masked_mean(h, mask))
+        return F.normalize(pooled, dim=-1)
+
+    def save(self, folder: Path) -> None:
+        atomic_write_text(Path(folder) / CONFIG, json.dumps(self.config))
+        state = {k: v.contiguous() for k, v in self.state_dict().items()}
+        _atomic(Path(folder) / WEIGHTS, lambda tmp: save_file(state, tmp))
+
+    @classmethod
+    def load(cls, folder: Path) -> SequenceEncoder:
+        folder = Path(folder)
+        enc = cls(**json.loads((folder / CONFIG).read_text()))
+        if (folder / WEIGHTS).is_file():
+            enc.load_state_dict(load_file(str(folder / WEIGHTS)))
+        return enc.eval()

@@ -1,0 +1,206 @@
+"""The CRE stage: continue the content-trained student (its run folder) with the teachers' files, phase
+by phase (sequence-to-item, then ID-to-item with the auxiliary task), each phase a resumable Lightning
+fit; then evaluate and export like the content stages (embeddings, semantic IDs, model), plus the
+sequence encoder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import load_model, save_model
+
+from recplug.data import load_dataset
+from recplug.data.io import atomic_write_text
+from recplug.metrics.intervals import MetricRow
+from recplug.student.config import StudentConfig
+from recplug.student.cre.config import SOURCES, CREConfig
+from recplug.student.cre.evaluate import sequence_benchmark_rows, teacher_alignment_rows, true_neighbour_rows
+from recplug.student.cre.module import ContentCache, CREData, CREModule
+from recplug.student.cre.sequence_encoder import SequenceEncoder
+from recplug.student.cre.sequences import final_pools, sequence_samples
+from recplug.student.cre.teachers import TeacherTargets, load_teacher
+from recplug.student.lightning import SourceStepData
+from recplug.student.modeling import OmniEncoder
+from recplug.student.train import (
+    StudentRun,
+    evaluate_student,
+    export_student,
+    fit_resumable,
+    global_rank,
+    prepare,
+)
+
+log = logging.getLogger(__name__)
+STATE = "cre_state.safetensors"
+MAX_SEQ_SAMPLES = 200_000
+
+
+def load_student(student_dir: str | Path, data_dir: str | Path, out: Path) -> tuple[StudentRun, OmniEncoder]:
+    """The content-trained student run (its config, tokenizer, items, eval pairs), re-pointed at `out`."""
+    student_dir = Path(student_dir)
+    cfg_path = student_dir / "config.json"
+    if not cfg_path.is_file() or not (student_dir / "model" / "config.json").is_file():
+        raise ValueError(
+            f"{student_dir}: not a trained student run folder (needs config.json and model/): "
+            "train one with `recplug student train` first"
+        )
+    cfg = StudentConfig.model_validate_json(cfg_path.read_text())
+    run = prepare(data_dir, student_dir, cfg)
+    return replace(run, out=out), OmniEncoder.from_pretrained(str(student_dir / "model"))
+
+
+def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig) -> tuple[CREData, dict]:
+    until = ds.meta.splits.train_end
+    samples = sequence_samples(
+        ds,
+        run.store,
+        target_since=None,
+        target_until=until,
+        pool=cfg.history_pool,
+        min_history=cfg.min_history,
+        max_samples=MAX_SEQ_SAMPLES,
+        seed=cfg.seed,
+    )
+    user_ids, pools = final_pools(ds, run.store, until, cfg.history_pool)
+    has_state = np.zeros(len(user_ids), dtype=bool)
+    for t in teachers:
+        has_state |= t.user_rows(user_ids) >= 0
+    covered = np.zeros(len(run.store.item_ids), dtype=bool)
+    for t in teachers:
+        covered |= t.covered
+    aux = next((p for p in run.pairsets if p.spec.builder == "coengagement"), None)
+    aux_pairs = (aux.query_rows, aux.target_rows) if aux else (np.zeros(0, int), np.zeros(0, int))
+    n_labels = len([c for c in ds.meta.label_columns if c in ds.interactions.columns])
+    data = CREData(
+        samples, user_ids[has_state], pools[has_state], np.flatnonzero(covered), aux_pairs, n_labels
+    )
+    report = {
+        "sequence_samples": len(samples),
+        "skipped_short_history": samples.skipped_short,
+        "users_with_teacher_state": int(has_state.sum()),
+        "teacher_items": int(covered.sum()),
+        "aux_pairs": len(aux_pairs[0]),
+        "teachers": [t.coverage(run.store) for t in teachers],
+    }
+    if samples.skipped_short:
+        log.info(
+            "%d targets skipped: fewer than %d earlier positives", samples.skipped_short, cfg.min_history
+        )
+    return data, report
+
+
+def phase_weights(cfg_weights: dict[str, float], sizes: list[int], phase: str) -> np.ndarray:
+    w = np.array([cfg_weights.get(s, 0.0) if n > 0 else 0.0 for s, n in zip(SOURCES, sizes, strict=True)])
+    if w.sum() <= 0:
+        raise ValueError(
+            f"CRE phase '{phase}': no source with data and positive weight (weights {cfg_weights}, "
+            f"pairs per source {dict(zip(SOURCES, sizes, strict=True))}); did you give teachers?"
+        )
+    return w / w.sum()
+
+
+def evaluate_cre(
+    run: StudentRun, ds, encoder: OmniEncoder, seq: SequenceEncoder, teachers, variant: str, truth=None
+) -> tuple[list[MetricRow], np.ndarray]:
+    rows, emb = evaluate_student(run, encoder, variant)
+    rows = [MetricRow(**(r | {"experiment": "cre"})) for r in rows]
+    cold = run.eval_pairs.cold_rows
+    if truth is not None:
+        rows += true_neighbour_rows(emb, run.store, cold, truth, variant, seed=run.cfg.seed)
+    rows += sequence_benchmark_rows(ds, run.store, emb, seq, cold, variant, seed=run.cfg.seed)
+    for t in teachers:
+        rows += teacher_alignment_rows(emb, t, variant, seed=run.cfg.seed)
+    return rows, emb
+
+
+def world_truth(data_dir):
+    """The ground truth when the dataset is a generated world, else None."""
+    from recplug.data.world import World
+
+    try:
+        return World.from_dataset(data_dir).ground_truth()
+    except ValueError:
+        return None
+
+
+def train_cre(
+    data_dir: str | Path,
+    student_dir: str | Path,
+    out: str | Path,
+    cfg: CREConfig,
+    progress: bool = True,
+    variant: str = "cre",
+    stop_at_step: int | None = None,
+) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    main = global_rank() == 0
+    if main:
+        atomic_write_text(out / "cre_config.json", cfg.model_dump_json(indent=2))
+    run, encoder = load_student(student_dir, data_dir, out)
+    if main:  # the export below needs the tokenizer beside the model
+        import shutil
+
+        shutil.copytree(Path(student_dir) / "tokenizer", out / "tokenizer", dirs_exist_ok=True)
+    ds = load_dataset(data_dir)
+    teachers = [load_teacher(t, run.store) for t in cfg.teachers]
+    data, data_report = cre_data(ds, run, teachers, cfg)
+    seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
+    encoder.train()  # from_pretrained returns eval mode; Lightning would keep it (no dropout)
+    # one module for all phases: the heads carry over from one phase to the next
+    module = CREModule(encoder, seq, run.store, run.tokenizer, run.cfg.item_view, teachers, data, cfg, 0.0)
+    phases = {}
+    for i, phase in enumerate(cfg.phases):
+        folder = out / "phases" / phase.name
+        module.lr = phase.lr
+        if (folder / STATE).is_file():  # finished earlier: its weights, then the next phase
+            load_model(module, str(folder / STATE))
+            continue
+        if phase.steps == 0:
+            continue
+        weights = phase_weights(phase.weights, data.sizes(), phase.name)
+        trainer = fit_resumable(
+            module,
+            SourceStepData(
+                data.sizes(), weights, max(cfg.batch_size, cfg.seq_batch_size), cfg.seed + i, phase.steps
+            ),
+            folder,
+            steps=phase.steps,
+            devices=1,
+            checkpoint_every=cfg.checkpoint_every,
+            log_every=cfg.log_every,
+            callbacks=[ContentCache(cfg.refresh_every, cfg.embed_batch)],
+            progress=progress,
+            stop_at_step=stop_at_step if i == 0 else None,
+        )
+        if stop_at_step is not None and trainer.global_step < phase.steps:
+            raise InterruptedError(f"CRE phase {phase.name} stopped at step {trainer.global_step} as asked")
+        save_model(module, str(folder / STATE))
+        phases[phase.name] = {
+            "weights": dict(zip(SOURCES, weights.tolist(), strict=True)),
+            "steps": trainer.global_step,
+            "views_drawn": dict(module.counters),
+        }
+    seq.eval()
+    rows, emb = evaluate_cre(run, ds, encoder, seq, teachers, variant, world_truth(data_dir))
+    export_student(run, encoder, emb, kind="student_cre", extra={"cre": data_report})
+    seq.save(out)
+    report = {"rows": rows, "data": data_report, "phases": phases}
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
+    return report
+
+
+def content_only_rows(
+    data_dir, student_dir, teachers_cfg: CREConfig, variant: str = "content-only"
+) -> list[MetricRow]:
+    """The same CRE metrics for the content-trained student (mean-pooled histories): the baseline of
+    the ablation."""
+    run, encoder = load_student(student_dir, data_dir, Path(student_dir))
+    ds = load_dataset(data_dir)
+    teachers = [load_teacher(t, run.store) for t in teachers_cfg.teachers]
+    seq = SequenceEncoder(encoder.config.hidden_size, "mean")
+    return evaluate_cre(run, ds, encoder, seq, teachers, variant, world_truth(data_dir))[0]

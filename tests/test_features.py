@@ -1,0 +1,315 @@
+"""features/: leak-free histories, match features (values, masking, sharding, freezing), semantic ids,
+the ranking experiment, and the classification metrics it reports."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from features.experiment import RankingRun, run_ranking
+from features.experiment_rows import ranking_rows
+from features.history import Histories, histories_before, positive_engagements
+from features.impressions import Impressions
+from features.match import MatchFeatures, compute_match_features
+from features.pipeline import Variant
+from features.train import RankingConfig
+from recplug.data import read_meta
+from recplug.data.embeddings import EmbeddingTable, write_embeddings
+from recplug.data.errors import DatasetError
+from recplug.metrics.classification import (
+    MetricUndefined,
+    auc,
+    bootstrap_metric,
+    gauc,
+    group_auc,
+    logloss,
+    paired_bootstrap,
+    weighted_auc,
+)
+
+
+@pytest.fixture(scope="session")
+def true_source(tiny_world, tmp_path_factory):
+    """An embedding folder holding the world's true item vectors, and semantic ids made from them."""
+    folder = tmp_path_factory.mktemp("true_source")
+    truth = tiny_world.ground_truth()
+    vectors = truth.item_vectors / np.linalg.norm(truth.item_vectors, axis=1, keepdims=True)
+    write_embeddings(folder / "embeddings.parquet", truth.item_ids, vectors)
+    half = vectors.shape[1] // 2
+    pl.DataFrame(
+        {
+            "item_id": truth.item_ids,
+            "sid_0": np.argmax(vectors[:, :half], 1),
+            "sid_1": np.argmax(vectors[:, half:], 1),
+        }
+    ).write_parquet(folder / "semantic_ids.parquet")
+    return folder, EmbeddingTable(truth.item_ids, vectors.astype(np.float32), {})
+
+
+# --- histories ------------------------------------------------------------------------------------
+
+
+def test_histories_are_newest_first_capped_and_exclude_the_same_second():
+    log = pl.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2],
+            "item_id": [10, 11, 12, 13, 20],
+            "ts": [100, 200, 300, 400, 150],
+            "click": [1.0, 0.0, 1.0, 1.0, 1.0],
+        }
+    )
+    eng = positive_engagements(log, pl.col("click") >= 1)
+    hist = histories_before(
+        eng, np.array([1, 1, 1, 2, 3]), np.array([400, 401, 100, 151, 999]), max_history=2
+    )
+    # at 400 the click at 400 is not yet history; at 401 it is, and the oldest of three is cut
+    assert hist.to_lists() == [[12, 10], [13, 12], [], [20], []]
+    assert hist.truncated == 1
+
+
+def test_future_engagements_do_not_change_match_features(tiny_ds, true_source):
+    _, table = true_source
+    module = MatchFeatures(table)
+    inter, rule = tiny_ds.interactions, tiny_ds.meta.positive_rule
+    test = inter.filter(pl.col("ts") >= tiny_ds.meta.splits.valid_end)
+    row = test.row(len(test) // 2, named=True)
+    user, ts = row["user_id"], row["ts"]
+    far_item = int(np.argmin(table.vectors @ table.vectors[row["item_id"] - 1]) + 1)  # least similar
+
+    def features(extra_ts: list[int]) -> np.ndarray:
+        planted = pl.DataFrame(
+            {"user_id": user, "item_id": far_item, "ts": extra_ts, rule.column: rule.min},
+            schema_overrides={
+                "user_id": pl.Int64,
+                "item_id": pl.Int64,
+                "ts": pl.Int64,
+                rule.column: pl.Float32,
+            },
+        )
+        log = pl.concat([inter.select("user_id", "item_id", "ts", rule.column), planted])
+        hist = histories_before(positive_engagements(log, rule.expr()), np.array([user]), np.array([ts]))
+        return compute_match_features(module, hist, np.array([row["item_id"]]))[0][0]
+
+    before = features([])
+    assert np.array_equal(features([ts, ts + 1, ts + 86400]), before)  # at or after the impression
+    after = features([ts - 1])
+    assert not np.allclose(after, before)
+    assert (
+        after[module.feature_names.index("log1p_history")]
+        > before[module.feature_names.index("log1p_history")]
+    )
+
+
+# --- match features -------------------------------------------------------------------------------
+
+
+def _reference(
+    table: EmbeddingTable, rows: list[list[int]], cands: list[int], top_k, decay, bins
+) -> np.ndarray:
+    """Direct per-row computation of MatchFeatures' definition."""
+    unit = {int(i): v / np.linalg.norm(v) for i, v in zip(table.ids, table.vectors, strict=True)}
+    out = []
+    for hist, cand in zip(rows, cands, strict=True):
+        known = [(p, i) for p, i in enumerate(hist) if i in unit]
+        sims = [(p, float(unit[i] @ unit[cand])) for p, i in known] if cand in unit else []
+        s = np.array([x for _, x in sims])
+        w = np.array([decay**p for p, _ in sims])
+        if len(s):
+            stats = [s.max(), s.mean(), np.sort(s)[::-1][:top_k].mean(), (w * s).sum() / w.sum()]
+            hist_bins = np.bincount(
+                np.minimum(((s + 1) / 2 * bins).astype(int), bins - 1), minlength=bins
+            ) / len(s)
+        else:
+            stats, hist_bins = [0.0] * 4, np.zeros(bins)
+        out.append([*stats, *hist_bins, np.log1p(len(known)), float(not known), float(cand not in unit)])
+    return np.array(out)
+
+
+def test_match_features_equal_a_direct_computation():
+    angles = np.deg2rad([0, 30, 60, 90, 120, 180, 45])
+    vectors = (np.stack([np.cos(angles), np.sin(angles)], 1) * np.arange(1, 8)[:, None]).astype(np.float32)
+    table = EmbeddingTable(np.arange(1, 8), vectors, {})  # not unit length: the module normalises
+    rows = [[2, 3, 4, 5, 6, 7, 1], [4, 99, 2], [], [99], [1, 2], [3, 3, 6]]
+    cands = [1, 2, 3, 4, 99, 7]  # row 1 has an unknown history item, row 4 an unknown candidate
+    module = MatchFeatures(table, top_k=3, decay=0.5, bins=4)
+    inp = module.input(Histories.from_lists(rows), np.array(cands))
+    got = module(inp.features).numpy()
+    assert (inp.missing_history, inp.missing_items) == (2, 1)
+    assert got.shape == (len(rows), len(module.feature_names))
+    np.testing.assert_allclose(got, _reference(table, rows, cands, 3, 0.5, 4), atol=1e-5)
+    empty = got[2]
+    assert empty[module.feature_names.index("empty_history")] == 1 and not empty[:4].any()
+
+
+def test_match_features_stay_frozen_inside_a_trained_model(true_source):
+    _, table = true_source
+    match = MatchFeatures(table)
+    head = torch.nn.Linear(len(match.feature_names), 1)
+    opt = torch.optim.Adam([*head.parameters(), *match.parameters()], lr=0.1)
+    rng = np.random.default_rng(0)
+    hist = Histories(np.full(32, 5), rng.integers(1, 1001, 160))
+    inp = match.input(hist, rng.integers(1, 1001, 32))
+    before = match.ec.embeddings["match_table"].weight.clone()
+    head_before = head.weight.detach().clone()
+    for _ in range(3):
+        loss = head(match(inp.features)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.equal(match.ec.embeddings["match_table"].weight, before)
+    assert not torch.equal(head.weight, head_before)
+
+
+def _sharded_worker(rank: int, store: str, out: str, sharding_type: str) -> None:
+    import torch.distributed as dist
+
+    from features.sharding import shard_model
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        table, hist, items = _sharding_case()
+        module = MatchFeatures(table)
+        model = shard_model(module, sharding_type=sharding_type)
+        half = np.arange(rank * len(items) // 2, (rank + 1) * len(items) // 2)
+        got = model(module.input(hist.take(half), items[half]).features)
+        np.save(f"{out}/rank{rank}.npy", got.numpy())
+    finally:
+        dist.destroy_process_group()
+
+
+def _sharding_case():
+    rng = np.random.default_rng(0)
+    table = EmbeddingTable(np.arange(1, 301), rng.normal(size=(300, 16)).astype(np.float32), {})
+    lengths = rng.integers(0, 12, 64)
+    return table, Histories(lengths, rng.integers(1, 320, lengths.sum())), rng.integers(1, 320, 64)
+
+
+def test_sharded_match_features_equal_unsharded(tmp_path):
+    import torch.multiprocessing as mp
+
+    store = tempfile.mktemp(prefix="recplug-test-pg-")
+    mp.spawn(_sharded_worker, args=(store, str(tmp_path), "row_wise"), nprocs=2)
+    table, hist, items = _sharding_case()
+    module = MatchFeatures(table)
+    expected = module(module.input(hist, items).features).numpy()
+    got = np.concatenate([np.load(tmp_path / f"rank{r}.npy") for r in range(2)])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+def test_auc_counts_ties_as_half_and_names_an_undefined_split():
+    assert auc(np.array([1, 0, 1, 0]), np.array([0.5, 0.5, 0.9, 0.1])) == pytest.approx(3.5 / 4)
+    with pytest.raises(MetricUndefined, match="AUC undefined: test split 'cold' has 0 positives"):
+        auc(np.zeros(4), np.arange(4.0), "test split 'cold'")
+    # integer weights are the same as repeating rows
+    y, s, w = np.array([1, 0, 1, 0, 0]), np.array([0.3, 0.2, 0.8, 0.9, 0.3]), np.array([2, 1, 0, 3, 1])
+    rep = np.repeat(np.arange(5), w)
+    assert weighted_auc(y, s, w[None])[0] == pytest.approx(auc(y[rep], s[rep]))
+
+
+def test_gauc_weights_users_by_impressions_and_skips_one_class_users():
+    users = np.array([1, 1, 2, 2, 2, 3, 3])
+    labels = np.array([1, 0, 1, 0, 0, 1, 1])
+    scores = np.array([0.9, 0.1, 0.2, 0.5, 0.1, 0.3, 0.4])
+    assert gauc(labels, scores, users) == pytest.approx((2 * 1.0 + 3 * 0.5) / 5)
+    assert group_auc(labels, scores, users).skipped == 1
+    assert logloss(np.array([1, 0]), np.array([0.8, 0.4])) == pytest.approx(-(np.log(0.8) + np.log(0.6)) / 2)
+
+
+def test_paired_bootstrap_is_exact_for_identical_models_and_sees_a_real_gain():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 200, 5000)
+    labels = (rng.random(5000) < 0.3).astype(float)
+    base = rng.random(5000)
+    same = paired_bootstrap("auc", labels, users, [base], [base], n_boot=100)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    better = base + 0.3 * labels
+    for metric in ("auc", "gauc"):
+        diff = paired_bootstrap(metric, labels, users, [base, base], [better, better], n_boot=100)
+        assert diff.low > 0 and diff.low <= diff.value <= diff.high
+    ll = bootstrap_metric("logloss", labels, users, [np.clip(base, 0.01, 0.99)], n_boot=100)
+    assert ll.low <= ll.value <= ll.high
+
+
+def test_ranking_rows_report_an_undefined_split_and_keep_the_others():
+    rng = np.random.default_rng(0)
+    n = 400
+    cold = np.arange(n) < 50
+    labels = np.where(cold, 0.0, rng.random(n) < 0.3).astype(np.float32)
+    imps = Impressions(
+        user_id=rng.integers(0, 40, n),
+        item_id=np.arange(n),
+        ts=np.arange(n),
+        label=labels,
+        period=np.full(n, 2, np.int8),
+        cold=cold,
+        hist=Histories(np.zeros(n, np.int64), np.zeros(0, np.int64)),
+    )
+    base = rng.random(n).astype(np.float32)
+    rows, undefined = ranking_rows(imps, {"baseline": [base], "+match": [base + 0.2 * labels]}, n_boot=50)
+    assert "auc: AUC undefined: test split 'cold' has 0 positives (50 impressions)" in undefined
+    have = {(r["variant"], r["metric"], r["split"]) for r in rows}
+    assert ("+match", "auc_diff", "all") in have and ("+match", "logloss_diff", "cold") in have
+    assert not any(m.startswith("auc") and s == "cold" for _, m, s in have)
+
+
+# --- sources, variants and the ranking experiment -------------------------------------------------
+
+
+def test_sources_from_another_dataset_and_missing_semantic_ids_are_refused(tiny_dir, tmp_path, true_source):
+    _, table = true_source
+    write_embeddings(tmp_path / "other" / "embeddings.parquet", table.ids + 10**6, table.vectors)
+    with pytest.raises(DatasetError, match="covers 0 of the 1000 items"):
+        RankingRun(tiny_dir, {"other": tmp_path / "other"}, progress=False)
+    write_embeddings(tmp_path / "plain" / "embeddings.parquet", table.ids, table.vectors)
+    with pytest.raises(ValueError, match="semantic_ids.parquet"):
+        run_ranking(tiny_dir, {"plain": tmp_path / "plain"}, ["+sid"], seeds=[0], out_dir=tmp_path / "r")
+    # a table fitted on the training period leaks into a ranker fitted there, not into one fitted later
+    (tmp_path / "plain" / "metadata.json").write_text(
+        json.dumps({"kind": "id", "dim": table.dim, "data_cutoff_ts": read_meta(tiny_dir).splits.train_end})
+    )
+    plain = Variant.parse("+match", "plain")
+    for fit_on, leaks in (("train", True), ("valid", False)):
+        run = RankingRun(
+            tiny_dir, {"plain": tmp_path / "plain"}, RankingConfig(fit_on=fit_on), progress=False
+        )
+        assert bool(run.leakage(plain)) == leaks
+    with pytest.raises(ValueError, match="bad ranking variant"):
+        Variant.parse("+matchsid")
+    assert Variant.parse("+match:id+sid", "student") == Variant("+match:id+sid", ("id",), ("student",))
+
+
+def test_true_match_features_beat_the_baseline_and_the_scorer_reproduces_the_run(
+    tiny_dir, tmp_path, true_source
+):
+    folder, _ = true_source
+    cfg = RankingConfig(n_boot=100)
+    out = tmp_path / "ranking"
+    variants = ["baseline", "+match", "+match+sid"]
+    rows = run_ranking(tiny_dir, {"true": folder}, variants, seeds=[0], out_dir=out, cfg=cfg, progress=False)
+    get = {(r["variant"], r["metric"], r["split"]): r for r in rows}
+    assert get[("baseline", "auc", "all")]["mean"] > 0.6
+    gain = get[("+match", "auc_diff", "all")]
+    assert gain["ci_low"] > 0, gain  # true collaborative vectors must help, beyond noise
+    seed_metrics = json.loads((out / "match" / "seed0" / "metrics.json").read_text())
+    assert seed_metrics["leakage"] == [] and seed_metrics["fit_on"] == "valid"
+    assert seed_metrics["sources"]["true"]["missing_items"] == 0
+    assert seed_metrics["test"]["all"]["auc"] > 0.6
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["splits"]["cold"]["impressions"] > 0 and summary["undefined"] == []
+    # the scorer (features computed on the fly) gives the run's own test scores
+    run = RankingRun(tiny_dir, {"true": folder}, cfg, features_dir=tmp_path / "features", progress=False)
+    variant = run.variant("+match+sid")
+    model, pipeline = run.load_model(variant, out / variant.slug / "seed0" / "model.safetensors")
+    test = run.imps.rows("test")
+    scorer = run.scorer(model, pipeline)
+    got = scorer(run.imps.user_id[test], run.imps.item_id[test], run.imps.hist.take(test), run.imps.ts[test])
+    np.testing.assert_allclose(got, np.load(out / variant.slug / "seed0" / "test_scores.npy"), atol=1e-5)
