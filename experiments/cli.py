@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.commands import data, demo, student, teachers
+from experiments.commands import data, demo, run, student, teachers
 
-GROUPS = (data, teachers, student, demo)
+GROUPS = (data, teachers, student, run, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,7 +66,10 @@ def run_ablation(
     data_stage: dict,
     views: bool = True,
     progress: bool = True,
+    done: dict[str, list[MetricRow]] | None = None,
 ) -> list[MetricRow]:
+    """Rows of the content-only student and of every variant not in `done` (variants trained
+    elsewhere, e.g. the pipeline's main CRE run, whose rows the caller already has)."""
     from recplug.student.cre.train import content_only_rows, train_cre
 
     rows: list[MetricRow] = []
@@ -86,6 +89,8 @@ def run_ablation(
         mark_done(base, stage)
         rows += r
     for name, vcfg in ablation_configs(cfg, views).items():
+        if name in (done or {}):
+            continue
         folder = out / slug(name)
         stage = {"stage": "cre", "config": vcfg.model_dump(mode="json"), "data": data_stage}
         if is_done(folder, stage):
@@ -99,6 +104,6 @@ def run_ablation(
 
 
 def ablation_table(rows: list[MetricRow]) -> str:
-    from recplug.student.report import student_table
+    from recplug.metrics.tables import metric_table
 
-    return student_table(rows, COLUMNS) + "\n\n" + REFERENCE
+    return metric_table(rows, COLUMNS) + "\n\n" + REFERENCE

@@ -24,7 +24,7 @@ from experiments.lt import (
 )
 from experiments.lt.plot import plot_lt_curves
 from recplug.data.world import World
-from recplug.student.report import student_table
+from recplug.metrics.tables import metric_table
 
 COLUMNS = ("lt7", "lt7_diff", "lt14", "lt14_diff")
 
@@ -61,7 +61,7 @@ def main() -> None:
         "95% bootstrap over users of seed-averaged active days; diff = variant - random, paired.\n\n"
         + "\n".join(timings)
         + "\n\n"
-        + student_table(rows, COLUMNS)
+        + metric_table(rows, COLUMNS)
     )
     (out / "lt.md").write_text(md + "\n")
     (out / "lt.json").write_text(json.dumps(rows, indent=1))

@@ -1,8 +1,9 @@
-"""Markdown tables of student metric rows: one line per (variant, split), one column per metric."""
+"""The student's metric table: one line per (variant, split), one column per metric."""
 
 from __future__ import annotations
 
 from recplug.metrics.intervals import MetricRow
+from recplug.metrics.tables import metric_table
 
 COLUMNS = (
     "coengagement i2i recall@10",
@@ -17,14 +18,4 @@ COLUMNS = (
 
 
 def student_table(rows: list[MetricRow], columns: tuple[str, ...] = COLUMNS) -> str:
-    keys = list(dict.fromkeys((r["variant"], r["split"]) for r in rows))
-    by = {(r["variant"], r["split"], r["metric"]): r for r in rows}
-    lines = ["| variant | split | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
-    for v, s in keys:
-        cells = []
-        for c in columns:
-            r = by.get((v, s, c))
-            cells.append("" if r is None else f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
-        if any(cells):
-            lines.append(f"| {v} | {s} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return metric_table(rows, columns)

@@ -1,0 +1,48 @@
+"""`recplug run CONFIG.yaml`: the whole pipeline from one config (see experiments/configs/)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from experiments.commands.common import timed
+from experiments.commands.teachers import _overrides
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_path(name_or_path: str) -> Path:
+    """A config file, or the name of a built-in one (demo, tiny, movielens)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    builtin = CONFIGS / f"{name_or_path}.yaml"
+    if builtin.is_file():
+        return builtin
+    known = sorted(f.stem for f in CONFIGS.glob("*.yaml"))
+    raise ValueError(f"{name_or_path}: no such config file, and not a built-in config ({known})")
+
+
+def run(config: str, sets: list[str] | None = None, out: str | None = None, quiet: bool = False) -> Path:
+    from experiments.pipeline.config import load_pipeline_config
+    from experiments.pipeline.run import run_pipeline
+
+    overrides = _overrides(sets) | ({"out": out} if out else {}) | ({"progress": False} if quiet else {})
+    cfg = load_pipeline_config(config_path(config), **overrides)
+    with timed(f"run {cfg.name}"):
+        report = run_pipeline(cfg)
+    print(report.read_text())
+    return report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "run", help="run the whole pipeline from a config: data, teachers, student, CRE, ranking, LT, report"
+    )
+    r.add_argument("config", help="YAML pipeline config, or a built-in name: demo, tiny, movielens")
+    r.add_argument("--out", help="run folder (default: the config's out, or runs/<name>)")
+    r.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config key, dotted (e.g. lt.days=7)"
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=lambda a: run(a.config, a.set, a.out, a.quiet))

@@ -1,0 +1,123 @@
+"""The pipeline config: one YAML file describes a whole run. Each stage holds the keys of its own
+component's config (TeacherConfig, StudentConfig, CREConfig, RankingConfig), validated with messages
+that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recplug.data.config_file import read_config_file, validate_config
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataStage(_Stage):
+    """Exactly one of: generate a world preset, import MovieLens from a local folder, or use a folder."""
+
+    generate: str | None = Field(None, description="world preset: tiny, demo or large")
+    world: dict[str, Any] = Field(default_factory=dict, description="WorldConfig overrides")
+    seed: int = 0
+    movielens: str | None = Field(None, description="local MovieLens folder (ml-latest-small, ml-1m, ...)")
+    positive_min: float = Field(4.0, description="MovieLens: rating >= this is a positive")
+    path: str | None = Field(None, description="an existing dataset folder (the data contract)")
+
+    @model_validator(mode="after")
+    def _one(self) -> DataStage:
+        given = [k for k in ("generate", "movielens", "path") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"data: give exactly one of generate / movielens / path (got {given or 'none'})")
+        return self
+
+
+class TeachersStage(_Stage):
+    enabled: bool = True
+    id: dict[str, Any] = Field(default_factory=dict, description="TeacherConfig keys for the ID tower")
+    seq: dict[str, Any] = Field(default_factory=dict, description="TeacherConfig keys for the sequence tower")
+
+
+class StudentStage(_Stage):
+    config: dict[str, Any] = Field(default_factory=dict, description="StudentConfig keys")
+
+
+class CREStage(_Stage):
+    enabled: bool = True
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="CREConfig keys (teachers are filled in)"
+    )
+    ablation: bool = Field(True, description="train the ablation variants too")
+    ablation_views: bool = Field(True, description="include the interest-view-off variants")
+
+
+class RankingStage(_Stage):
+    enabled: bool = True
+    variants: list[str] = Field(
+        default_factory=lambda: ["baseline", "+match", "+sid", "+match+sid", "+match:content", "+match:id"],
+        description="'+match' / '+sid' use the final student; ':content' the content-only student, "
+        "':id' the ID teacher (warm items only)",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict, description="RankingConfig keys")
+
+
+class LTStage(_Stage):
+    enabled: bool = True
+    days: int = Field(14, ge=1)
+    horizons: list[int] = Field(default_factory=lambda: [7, 14])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    variants: list[str] = Field(
+        default_factory=lambda: ["baseline", "+match+sid", "+match:content"],
+        description="ranking variants simulated (simulation seed k uses the model of ranking seed k)",
+    )
+    references: list[Literal["random", "popularity", "oracle"]] = Field(
+        default_factory=lambda: ["random", "oracle"], description="reference rankers simulated beside them"
+    )
+    proxy: bool = Field(True, description="also the log-based proxy (the only LT figure on real logs)")
+
+
+class PipelineConfig(_Stage):
+    name: str
+    out: str | None = Field(None, description="run folder (default: runs/<name>)")
+    data: DataStage
+    teachers: TeachersStage = Field(default_factory=TeachersStage)
+    student: StudentStage = Field(default_factory=StudentStage)
+    cre: CREStage = Field(default_factory=CREStage)
+    ranking: RankingStage = Field(default_factory=RankingStage)
+    lt: LTStage = Field(default_factory=LTStage)
+    progress: bool = True
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out or f"runs/{self.name}")
+
+    @model_validator(mode="after")
+    def _needs(self) -> PipelineConfig:
+        if self.cre.enabled and not self.teachers.enabled:
+            raise ValueError("cre.enabled needs teachers.enabled (CRE distils the teachers)")
+        uses_teacher = any(":id" in v for v in self.ranking.variants)
+        if self.ranking.enabled and uses_teacher and not self.teachers.enabled:
+            raise ValueError("ranking.variants name the ID teacher (':id') but teachers.enabled is false")
+        if self.lt.enabled and self.ranking.enabled:
+            missing = [v for v in self.lt.variants if v not in self.ranking.variants]
+            if missing:
+                raise ValueError(
+                    f"lt.variants {missing} are not among ranking.variants {self.ranking.variants}"
+                )
+        return self
+
+
+def load_pipeline_config(path: str | Path, **overrides) -> PipelineConfig:
+    raw = read_config_file(path)
+    for key, value in overrides.items():  # dotted keys: "data.generate=tiny"
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return validate_config(PipelineConfig, raw, path, "pipeline")

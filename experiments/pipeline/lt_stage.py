@@ -1,0 +1,127 @@
+"""The LT stage: on a generated world, simulate days after the logs with each ranking variant (the model
+of ranking seed 0) and the reference rankers, over several simulation seeds; on any data, the log-based
+proxy from the variants' test scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from experiments.cache import is_done, mark_done
+from experiments.commands.common import timed
+from experiments.pipeline.config import PipelineConfig
+from experiments.pipeline.stages import Paths, ranking_sources
+from recplug.data.io import atomic_write_text
+from recplug.metrics.intervals import MetricRow
+
+
+def _models(paths: Paths, variants: list[str]) -> dict[str, Path]:
+    from features.pipeline import Variant
+
+    out = {}
+    for v in variants:
+        f = paths.ranking / Variant.parse(v, "student").slug / "seed0" / "model.safetensors"
+        if not f.is_file():
+            raise ValueError(f"lt: variant '{v}' has no trained model at {f}; run the ranking stage first")
+        out[v] = f
+    return out
+
+
+def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRow]:
+    from features.experiment import RankingRun
+    from features.train import RankingConfig
+
+    models = _models(paths, cfg.lt.variants)
+    key = {
+        "stage": "lt",
+        "lt": cfg.lt.model_dump(mode="json"),
+        "ranking": cfg.ranking.model_dump(mode="json"),
+        "models": {v: f.stat().st_mtime_ns for v, f in models.items()},
+    }
+    if is_done(paths.lt, key):
+        print(f"[lt] {paths.lt} is up to date: skipped")
+        return json.loads((paths.lt / "metrics.json").read_text())["rows"]
+    run = RankingRun(
+        data_dir,
+        ranking_sources(cfg, paths),
+        RankingConfig(**cfg.ranking.config),
+        paths.root / "features",
+        cfg.progress,
+    )
+    scorers = {v: run.scorer(*run.load_model(run.variant(v), f)) for v, f in models.items()}
+    rows: list[MetricRow] = []
+    info: dict = {}
+    with timed("lt: simulator"):
+        sim_rows, info["simulator"] = simulate(cfg, paths, data_dir, scorers)
+        rows += sim_rows
+    if cfg.lt.proxy:
+        with timed("lt: log proxy"):
+            rows += proxy_rows(cfg, paths, run)
+    atomic_write_text(paths.lt / "metrics.json", json.dumps({"rows": rows, **info}, indent=2, default=float))
+    mark_done(paths.lt, key)
+    return rows
+
+
+def simulate(
+    cfg: PipelineConfig, paths: Paths, data_dir: Path, scorers: dict
+) -> tuple[list[MetricRow], dict]:
+    """LT7 / LT14 rows per variant and reference, with paired differences to 'baseline'; the LT curves
+    plot. Empty when the dataset is not a generated world (no simulator exists for real logs)."""
+    from experiments.lt import (
+        lt_rows,
+        lt_start,
+        popularity_scorer,
+        random_scorer,
+        simulate_lt,
+        true_affinity_scorer,
+    )
+    from experiments.lt.plot import plot_lt_curves
+    from recplug.data.world import World
+
+    try:
+        world = World.from_dataset(data_dir)
+    except ValueError:
+        return [], {"skipped": "not a generated world: the simulator needs the world's true model"}
+    refs = {
+        "random": lambda: random_scorer(0),
+        "popularity": lambda: popularity_scorer(data_dir),
+        "oracle": lambda: true_affinity_scorer(world),
+    }
+    all_scorers = {f"{r} (reference)": refs[r]() for r in cfg.lt.references} | scorers
+    start = lt_start(world, data_dir)
+    results, seconds = {}, {}
+    for name, scorer in all_scorers.items():
+        res = simulate_lt(
+            world, start, scorer, days=cfg.lt.days, seeds=cfg.lt.seeds, variant=name, progress=cfg.progress
+        )
+        results[name], seconds[name] = res, res.seconds
+    horizons = tuple(h for h in cfg.lt.horizons if h <= cfg.lt.days)
+    rows = lt_rows(results, baseline="baseline" if "baseline" in results else None, horizons=horizons)
+    plot_lt_curves(results, paths.plots / "lt_curves.png")
+    daily = {name: r.daily_active().mean(0).tolist() for name, r in results.items()}
+    return rows, {"seconds": seconds, "daily_active_share": daily, "start_day": start.day}
+
+
+def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> list[MetricRow]:
+    """The log proxy for each simulated variant, from its seed-0 test scores."""
+    from experiments.lt.log_proxy import lt_proxy
+
+    test = run.imps.rows("test")
+    rows = []
+    for v in cfg.lt.variants:
+        scores = np.load(
+            paths.ranking / run.variant(v).slug / "seed0" / "test_scores.npy", allow_pickle=False
+        )
+        frame = pl.DataFrame(
+            {
+                "user_id": run.imps.user_id[test],
+                "item_id": run.imps.item_id[test],
+                "ts": run.imps.ts[test],
+                "score": scores,
+            }
+        )
+        rows += lt_proxy(frame, run.ds, variant=v)
+    return rows

@@ -1,0 +1,25 @@
+"""Markdown tables of metric rows: one line per (variant, split), one column per metric, each cell
+`mean [ci_low, ci_high]`. Every table in recplug's reports is one of these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recplug.metrics.intervals import MetricRow
+
+
+def cell(r: MetricRow | None, digits: int = 3) -> str:
+    if r is None:
+        return ""
+    return f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+
+
+def metric_table(rows: Sequence[MetricRow], columns: Sequence[str], digits: int = 3) -> str:
+    keys = list(dict.fromkeys((r["variant"], r["split"]) for r in rows))
+    by = {(r["variant"], r["split"], r["metric"]): r for r in rows}
+    lines = ["| variant | split | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for v, s in keys:
+        cells = [cell(by.get((v, s, c)), digits) for c in columns]
+        if any(cells):
+            lines.append(f"| {v} | {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
