@@ -1,10 +1,12 @@
-"""The CRE ablation: content-only student; + sequence-to-item; + ID-to-item; + both; and the full CRE
-with each interest view switched off in turn. Every trained variant runs the same phases and steps
-(a switched-off source's weight goes to the sources left), so differences come from what is switched
-off, not from training longer. Each variant is cached like any pipeline stage."""
+"""The CRE ablation: content-only student; + sequence-to-item (the `seq` phase); + ID-to-item (the `id`
+phase without sequence sources); + both (the full CRE, seq then id); and sequence-to-item with each
+interest view switched off in turn. Within a phase a switched-off source's weight goes to the sources
+left, so a variant trains as many steps as the phases it keeps. Each variant is cached like any
+pipeline stage."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -30,27 +32,36 @@ REFERENCE = (
 )
 
 
-def _without(cfg: CREConfig, sources: set[str]) -> CREConfig:
-    phases = []
-    for p in cfg.phases:
-        w = {k: v for k, v in p.weights.items() if k not in sources}
-        if not any(v > 0 for v in w.values()):
-            w = {"aux_i2i": 1.0}  # keep the steps: the phase trains the auxiliary task alone
-        phases.append(PhaseSpec(name=p.name, steps=p.steps, weights=w, lr=p.lr))
-    return cfg.model_copy(update={"phases": phases})
+def _only(cfg: CREConfig, phase: str, drop: set[str] = frozenset()) -> CREConfig:
+    """The config with just one of its phases, and some sources switched off in it."""
+    p = next((p for p in cfg.phases if p.name == phase), None)
+    if p is None:
+        raise ValueError(
+            f"the CRE ablation needs a phase named '{phase}'; phases: {[p.name for p in cfg.phases]}"
+        )
+    weights = {k: v for k, v in p.weights.items() if k not in drop}
+    return cfg.model_copy(
+        update={"phases": [PhaseSpec(name=p.name, steps=p.steps, weights=weights, lr=p.lr)]}
+    )
 
 
 def ablation_configs(cfg: CREConfig, views: bool = True) -> dict[str, CREConfig]:
-    """Variant name -> config. '+ both (CRE)' is `cfg` itself."""
+    """Variant name -> config. '+ seq2item' is the `seq` phase alone, '+ id2item' the `id` phase
+    without sequence-to-item, '+ both (CRE)' is `cfg` itself (seq, then id). The interest views only
+    act in sequence-to-item, so each is switched off in the `seq` phase and compared with '+ seq2item'
+    (same phase, same steps)."""
+    seq = _only(cfg, "seq")
     out = {
-        "+ seq2item": _without(cfg, {"id2item"}),
-        "+ id2item": _without(cfg, {"seq2item", "seq_user"}),
+        "+ seq2item": seq,
+        "+ id2item": _only(cfg, "id", {"seq2item", "seq_user"}),
         "+ both (CRE)": cfg,
     }
     if views:
         for v in INTEREST_VIEWS:
             if v in cfg.views and len(cfg.views) > 1:
-                out[f"CRE without {v}"] = cfg.model_copy(update={"views": [x for x in cfg.views if x != v]})
+                out[f"+ seq2item without {v}"] = seq.model_copy(
+                    update={"views": [x for x in cfg.views if x != v]}
+                )
     return out
 
 
@@ -100,6 +111,7 @@ def run_ablation(
         with timed(f"cre: {name}"):
             rows += train_cre(data_dir, student_dir, folder, vcfg, progress=progress, variant=name)["rows"]
         mark_done(folder, stage)
+        gc.collect()  # a finished variant's trainer, module and item tensors hold each other in cycles
     return rows
 
 

@@ -154,7 +154,39 @@ class MatchFeatures(nn.Module):
             [width],
             0.0,
         )
-        sims, known = padded[..., 0], padded[..., 1] > 0
+        return self.from_similarities(padded[..., 0], padded[..., 1] > 0, cand_known)
+
+    @torch.no_grad()
+    def grouped(self, hist: Histories, group: np.ndarray, item_ids: np.ndarray) -> torch.Tensor:
+        """The same features as `forward` when many rows share one history (a session's candidates):
+        `hist` holds one history per group, `group[i]` is row i's group. Each history is looked up
+        once and scored against all its rows' candidates in one batched matmul, instead of being
+        gathered again for every candidate. Reads the local table (an unsharded module)."""
+        weight = next(iter(self.ec.embeddings.values())).weight
+        width = max(int(hist.lengths.max()) if len(hist) else 0, self.top_k)
+        within = np.arange(len(hist.items)) - np.repeat(hist.offsets[:-1], hist.lengths)
+        rows_h = np.full((len(hist), width), MISSING_ROW, dtype=np.int64)
+        rows_h[np.repeat(np.arange(len(hist)), hist.lengths), within] = self.rows_of(hist.items)
+        present = np.zeros((len(hist), width), dtype=bool)
+        present[np.repeat(np.arange(len(hist)), hist.lengths), within] = True
+        rows_c = self.rows_of(item_ids)
+        order = np.argsort(group, kind="stable")
+        counts = np.bincount(group, minlength=len(hist))
+        slot = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand = torch.zeros(len(hist), max(int(counts.max()) if len(group) else 0, 1), weight.shape[1])
+        cand[group[order], slot] = weight[torch.from_numpy(rows_c[order])]
+        sims_g = torch.bmm(cand, weight[torch.from_numpy(rows_h)].transpose(1, 2)).clamp(-1.0, 1.0)
+        sims = torch.empty(len(group), width)
+        sims[torch.from_numpy(order)] = sims_g[group[order], slot]
+        known = torch.from_numpy((rows_h != MISSING_ROW)[group])
+        return self.from_similarities(sims, known, torch.from_numpy(rows_c != MISSING_ROW))
+
+    def from_similarities(
+        self, sims: torch.Tensor, known: torch.Tensor, cand_known: torch.Tensor
+    ) -> torch.Tensor:
+        """The features from padded similarities (B, L), which history slots hold a known item (B, L),
+        and which candidates are known (B,)."""
+        batch, width = sims.shape
         valid = known & cand_known.unsqueeze(1)
         n_valid = valid.sum(1).to(sims.dtype)
         denom = n_valid.clamp(min=1)

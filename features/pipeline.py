@@ -132,11 +132,19 @@ class FeaturePipeline:
         ts: np.ndarray,
         hist: Histories,
         precomputed: dict[str, np.ndarray] | None = None,
+        groups: tuple[Histories, np.ndarray] | None = None,
     ) -> np.ndarray:
         """(n, len(dense_names)) float32. `precomputed` may hold "context" and per-source match
-        features for these same rows (the training path); anything absent is computed here."""
+        features for these same rows (the training path); anything absent is computed here.
+        `groups` = (one history per group, group of each row) when rows share histories (the
+        simulator's sessions): match features then look each history up once."""
         pre = precomputed or {}
         parts = [pre["context"] if "context" in pre else self.context(user_ids, item_ids, ts, hist.lengths)]
         for source, module in self.match_modules.items():
-            parts.append(pre[source] if source in pre else compute_match_features(module, hist, item_ids)[0])
+            if source in pre:
+                parts.append(pre[source])
+            elif groups is not None:
+                parts.append(module.grouped(groups[0], groups[1], item_ids).numpy())
+            else:
+                parts.append(compute_match_features(module, hist, item_ids)[0])
         return np.concatenate(parts, 1).astype(np.float32, copy=False)

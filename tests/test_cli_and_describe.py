@@ -21,6 +21,9 @@ from recplug.data.world import preset
         ["data", "import", "movielens"],
         ["data", "import", "table"],
         ["demo"],
+        ["run"],
+        ["student", "train"],
+        ["student", "ablate"],
     ],
 )
 def test_every_command_has_help(argv, capsys):
@@ -68,13 +71,3 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
         from recplug.data.world import preset
 
         preset("huge")
-
-
-def test_demo_caches_the_data_stage(tmp_path, capsys):
-    from experiments.commands.demo import run_demo
-
-    run_demo(tmp_path, preset="tiny")
-    first = (tmp_path / "data" / "interactions.parquet").stat().st_mtime_ns
-    run_demo(tmp_path, preset="tiny")
-    assert (tmp_path / "data" / "interactions.parquet").stat().st_mtime_ns == first
-    assert "up to date: skipped" in capsys.readouterr().out

@@ -144,6 +144,12 @@ def test_match_features_equal_a_direct_computation():
     np.testing.assert_allclose(got, _reference(table, rows, cands, 3, 0.5, 4), atol=1e-5)
     empty = got[2]
     assert empty[module.feature_names.index("empty_history")] == 1 and not empty[:4].any()
+    # the simulator's path: rows sharing a history (a session's candidates) look it up once
+    group = np.array([0, 1, 2, 3, 4, 5, 0, 0, 1])
+    more = np.array([*cands, 5, 99, 6])
+    grouped = module.grouped(Histories.from_lists(rows), group, more).numpy()
+    expected = _reference(table, [rows[g] for g in group], more.tolist(), 3, 0.5, 4)
+    np.testing.assert_allclose(grouped, expected, atol=1e-5)
 
 
 def test_match_features_stay_frozen_inside_a_trained_model(true_source):

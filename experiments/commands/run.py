@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from experiments.commands.common import timed
@@ -27,6 +28,8 @@ def run(config: str, sets: list[str] | None = None, out: str | None = None, quie
     from experiments.pipeline.config import load_pipeline_config
     from experiments.pipeline.run import run_pipeline
 
+    if quiet:  # every progress bar (tqdm's and Lightning's rich ones go through the config)
+        os.environ["TQDM_DISABLE"] = "1"
     overrides = _overrides(sets) | ({"out": out} if out else {}) | ({"progress": False} if quiet else {})
     cfg = load_pipeline_config(config_path(config), **overrides)
     with timed(f"run {cfg.name}"):

@@ -30,7 +30,7 @@ import polars as pl
 from experiments.lt.start import as_dataset
 from recplug.data import Dataset
 from recplug.data.world.config import DAY
-from recplug.metrics.intervals import MetricRow, bootstrap_statistic, metric_row
+from recplug.metrics.intervals import MetricRow, metric_row, statistic_row
 
 EXPERIMENT = "lt_proxy"
 REQUIRED = ("user_id", "item_id", "ts", "score")
@@ -132,17 +132,7 @@ def _paired_row(
     variant: str, metric: str, stat, x: np.ndarray, y: np.ndarray, n_boot: int, seed: int
 ) -> MetricRow:
     """`stat(x, y)` with a percentile bootstrap over users (the pairs are resampled together)."""
-    value, low, high = bootstrap_statistic(lambda i: stat(x[i], y[i]), len(x), n_boot=n_boot, seed=seed)
-    return MetricRow(
-        experiment=EXPERIMENT,
-        variant=variant,
-        metric=metric,
-        split="all",
-        mean=value,
-        ci_low=low,
-        ci_high=high,
-        n=len(x),
-    )
+    return statistic_row(EXPERIMENT, variant, metric, "all", lambda i: stat(x[i], y[i]), len(x), n_boot, seed)
 
 
 def lt_proxy(

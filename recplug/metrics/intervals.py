@@ -75,3 +75,27 @@ def bootstrap_statistic(
         return value, float("nan"), float("nan")
     low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     return value, float(low), float(high)
+
+
+def statistic_row(
+    experiment: str,
+    variant: str,
+    metric: str,
+    split: str,
+    statistic,
+    n: int,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> MetricRow:
+    """A report row for any statistic of n units, with its percentile-bootstrap interval."""
+    value, low, high = bootstrap_statistic(statistic, n, n_boot=n_boot, seed=seed)
+    return MetricRow(
+        experiment=experiment,
+        variant=variant,
+        metric=metric,
+        split=split,
+        mean=value,
+        ci_low=low,
+        ci_high=high,
+        n=n,
+    )

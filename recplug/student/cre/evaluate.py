@@ -13,7 +13,7 @@ import torch
 
 from recplug.data import Dataset
 from recplug.metrics import metric_row
-from recplug.metrics.intervals import MetricRow, bootstrap_statistic
+from recplug.metrics.intervals import MetricRow, statistic_row
 from recplug.student.cre.interest_views import top_by_score
 from recplug.student.cre.sequence_encoder import SequenceEncoder
 from recplug.student.cre.sequences import sequence_samples
@@ -126,17 +126,10 @@ def teacher_alignment_rows(
     i, j = rng.choice(cov, 500), rng.choice(cov, 500)
     s_sim = (emb[i] * emb[j]).sum(1)
     t_sim = (teacher.vectors[i] * teacher.vectors[j]).sum(1)
-    tau, lo, hi = bootstrap_statistic(lambda ix: kendall_tau(s_sim[ix], t_sim[ix]), len(i), seed=seed)
+    tau = lambda ix: kendall_tau(s_sim[ix], t_sim[ix])  # noqa: E731
     rows.append(
-        MetricRow(
-            experiment=EXPERIMENT,
-            variant=variant,
-            metric=f"{teacher.name} teacher kendall tau",
-            split="warm",
-            mean=tau,
-            ci_low=lo,
-            ci_high=hi,
-            n=len(i),
+        statistic_row(
+            EXPERIMENT, variant, f"{teacher.name} teacher kendall tau", "warm", tau, len(i), seed=seed
         )
     )
     return rows

@@ -139,32 +139,34 @@ class CREModule(L.LightningModule):
         # a teacher's user state describes the latest history: the `recent` view, not a drawn one
         history = recent(pool, self.cfg.history_len)
         q, _ = self.sequence_embedding(history, np.zeros(0, dtype=np.int64), rng)
-        total, logs = 0.0, {}
-        for t in self.teachers:
-            if t.user_vectors is None:
-                continue
-            r = t.user_rows(users)
-            ok = np.flatnonzero(r >= 0)
-            if len(ok) < 2:
-                continue
-            target = torch.as_tensor(t.user_vectors[r[ok]], device=self.device)
-            loss, parts = self._align(self.user_heads[t.name], q[ok], target, student=q[ok])
-            total = total + loss
-            logs |= {f"{t.name}_user_{k}": v for k, v in parts.items()}
-        return total, logs
+        terms = [
+            (f"{t.name}_user", self.user_heads[t.name], t.user_rows(users), t.user_vectors)
+            for t in self.teachers
+            if t.user_vectors is not None
+        ]
+        return self._align_teachers(q, terms)
 
     def id2item(self, idx, rng):
         rows = self.data.id_rows[idx[: self.cfg.batch_size]]
         emb = self.encode_rows(rows, rng)
+        terms = [
+            (t.name, self.item_heads[t.name], np.where(t.covered[rows], rows, -1), t.vectors)
+            for t in self.teachers
+        ]
+        return self._align_teachers(emb, terms)
+
+    def _align_teachers(self, x: torch.Tensor, terms) -> tuple[torch.Tensor | float, dict]:
+        """Sum of alignment losses, one per (name, head, target row per sample or -1, target table):
+        samples without a teacher row are left out of that teacher's term."""
         total, logs = 0.0, {}
-        for t in self.teachers:
-            ok = np.flatnonzero(t.covered[rows])
+        for name, head, rows, table in terms:
+            ok = np.flatnonzero(rows >= 0)
             if len(ok) < 2:
                 continue
-            target = torch.as_tensor(t.vectors[rows[ok]], device=self.device)
-            loss, parts = self._align(self.item_heads[t.name], emb[ok], target, student=emb[ok])
+            target = torch.as_tensor(table[rows[ok]], device=self.device)
+            loss, parts = self._align(head, x[ok], target, student=x[ok])
             total = total + loss
-            logs |= {f"{t.name}_{k}": v for k, v in parts.items()}
+            logs |= {f"{name}_{k}": v for k, v in parts.items()}
         return total, logs
 
     def aux_i2i(self, idx, rng):

@@ -81,6 +81,8 @@ def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig
     report = {
         "sequence_samples": len(samples),
         "skipped_short_history": samples.skipped_short,
+        # samples with fewer earlier positives than history_len: their history is shorter (masked), not padded with zeros
+        "shorter_than_history_len": int(((samples.pool >= 0).sum(1) < cfg.history_len).sum()),
         "users_with_teacher_state": int(has_state.sum()),
         "teacher_items": int(covered.sum()),
         "aux_pairs": len(aux_pairs[0]),

@@ -1,0 +1,64 @@
+"""`recplug run`: the whole pipeline on the tiny world, end to end, cached on a second run; config
+errors name the key."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from experiments.cli import main
+from experiments.pipeline.config import load_pipeline_config
+
+ROW_KEYS = {"experiment", "variant", "metric", "split", "mean", "ci_low", "ci_high", "n"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    assert main(["run", "tiny", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_pipeline_writes_a_valid_report(tiny_run):
+    report = json.loads((tiny_run / "report.json").read_text())
+    rows = report["rows"]
+    assert rows and all(set(r) == ROW_KEYS for r in rows)
+    assert {"teachers", "student", "cre", "ranking", "lt", "lt_proxy"} <= {r["experiment"] for r in rows}
+    for r in rows:
+        if math.isfinite(r["mean"]):
+            assert r["ci_low"] <= r["mean"] + 1e-9 and r["mean"] <= r["ci_high"] + 1e-9, r
+    ranking = {(r["variant"], r["metric"], r["split"]) for r in rows if r["experiment"] == "ranking"}
+    assert ("+match", "auc_diff", "all") in ranking and ("baseline", "gauc", "cold") in ranking
+    lt = {(r["variant"], r["metric"]) for r in rows if r["experiment"] == "lt"}
+    assert ("baseline", "lt7") in lt and ("+match", "lt7_diff") in lt
+    md = (tiny_run / "report.md").read_text()
+    for title in ("Ranking: paired difference", "CRE ablation", "LT on the world", "plots/auc_diff.png"):
+        assert title in md
+    for plot in ("auc_diff.png", "lt_curves.png", "retrieval_by_stage.png"):
+        assert (tiny_run / "plots" / plot).stat().st_size > 1000
+    assert (tiny_run / "config.yaml").is_file()
+
+
+def test_a_second_run_skips_every_stage(tiny_run, capsys):
+    mtime = (tiny_run / "cre" / "embeddings.parquet").stat().st_mtime_ns
+    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for stage in ("data", "teachers: id", "teachers: seq", "student: stages I-III", "cre", "lt"):
+        assert f"[{stage}]" in out and "up to date: skipped" in out, stage
+    assert (tiny_run / "cre" / "embeddings.parquet").stat().st_mtime_ns == mtime
+
+
+def test_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndata: {generate: tiny}\nranking: {seedz: [1]}\n")
+    with pytest.raises(ValueError, match="ranking.seedz"):
+        load_pipeline_config(bad)
+    bad.write_text("name: x\ndata: {generate: tiny, path: somewhere}\n")
+    with pytest.raises(ValueError, match="exactly one of generate / movielens / path"):
+        load_pipeline_config(bad)
+    bad.write_text("name: x\ndata: {generate: tiny}\nlt: {variants: [+sid+match]}\n")
+    with pytest.raises(ValueError, match="not among ranking.variants"):
+        load_pipeline_config(bad)
+    assert main(["run", "nope"]) == 2
