@@ -215,3 +215,16 @@ def test_info_nce_masks_duplicates_of_the_positive():
     unmasked = info_nce(q, q.clone(), torch.tensor(0.1), hard, same)
     masked = info_nce(q, q.clone(), torch.tensor(0.1), hard, torch.cat([same, own], dim=1))
     assert masked + 0.1 < unmasked, (float(masked), float(unmasked))
+
+
+def test_a_run_folder_of_another_config_starts_afresh(tmp_path):
+    from recplug.student.train import start_or_resume
+
+    (tmp_path / "stages" / "I" / "model").mkdir(parents=True)
+    (tmp_path / "balancing.json").write_text("{}")
+    start_or_resume(tmp_path, "config.json", '{"a": 1}', ["stages", "balancing.json"])
+    assert (tmp_path / "stages").is_dir()  # no earlier config: nothing to judge, nothing removed
+    start_or_resume(tmp_path, "config.json", '{"a": 1}', ["stages", "balancing.json"])
+    assert (tmp_path / "stages").is_dir()  # same config: resume
+    start_or_resume(tmp_path, "config.json", '{"a": 2}', ["stages", "balancing.json"])
+    assert not (tmp_path / "stages").exists() and not (tmp_path / "balancing.json").exists()

@@ -382,7 +382,9 @@ def train_student(
     main = global_rank() == 0
     out.mkdir(parents=True, exist_ok=True)
     if main:
-        atomic_write_text(out / "config.json", cfg.model_dump_json(indent=2))
+        start_or_resume(
+            out, "config.json", cfg.model_dump_json(indent=2), ["stages", "balancing.json", "tokenizer"]
+        )
     run = prepare(data_dir, out, cfg)
     encoder = new_encoder(run)
     balance = json.loads((out / "balancing.json").read_text()) if (out / "balancing.json").is_file() else None
@@ -419,6 +421,18 @@ def train_student(
     }
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
     return report
+
+
+def start_or_resume(out: Path, config_file: str, config_json: str, state: list[str]) -> None:
+    """Write the run's config; when the folder holds a run of another config, remove its stage state
+    first (finished stages and checkpoints of that config must not be resumed into this one)."""
+    path = out / config_file
+    if path.is_file() and path.read_text() != config_json:
+        log.warning("%s: the config changed since the last run here: its stages start afresh", out)
+        for name in state:
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    atomic_write_text(path, config_json)
 
 
 def export_student(

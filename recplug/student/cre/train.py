@@ -32,6 +32,7 @@ from recplug.student.train import (
     fit_resumable,
     global_rank,
     prepare,
+    start_or_resume,
 )
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def train_cre(
     out.mkdir(parents=True, exist_ok=True)
     main = global_rank() == 0
     if main:
-        atomic_write_text(out / "cre_config.json", cfg.model_dump_json(indent=2))
+        start_or_resume(out, "cre_config.json", cfg.model_dump_json(indent=2), ["phases"])
     run, encoder = load_student(student_dir, data_dir, out)
     if main:  # the export below needs the tokenizer beside the model
         import shutil
