@@ -59,16 +59,16 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return pearson(average_ranks(x), average_ranks(y))
 
 
-def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int) -> pl.DataFrame:
-    """Day-0 impressions with a `positive` column from the dataset's logs (by user, item, ts)."""
+def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int = DAY) -> pl.DataFrame:
+    """First-window impressions with a `positive` column from the dataset's logs (by user, item, ts)."""
     missing = [c for c in REQUIRED if c not in impressions.columns]
     if missing:
         raise ValueError(f"impressions frame lacks column(s) {missing}; it needs {list(REQUIRED)}")
-    day = impressions.lazy().filter(pl.col("ts").is_between(day0_ts, day0_ts + DAY, closed="left"))
+    day = impressions.lazy().filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
     day = day.select(*(pl.col(c).cast(pl.Float64 if c == "score" else pl.Int64) for c in REQUIRED)).collect()
     if day.height == 0:
         raise ValueError(
-            f"impressions frame has no row on the first test day (ts in [{day0_ts}, {day0_ts + DAY}))"
+            f"impressions frame has no row in the first test window (ts in [{day0_ts}, {day0_ts + width}))"
         )
     if day["score"].is_null().any() or not day["score"].is_finite().all():
         raise ValueError(
@@ -76,7 +76,7 @@ def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int) -> pl.DataFr
         )
     logged = (
         ds.interactions.lazy()
-        .filter(pl.col("ts").is_between(day0_ts, day0_ts + DAY, closed="left"))
+        .filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
         .group_by("user_id", "item_id", "ts")
         .agg(positive=ds.meta.positive_rule.expr().any())
         .collect()
@@ -142,27 +142,32 @@ def lt_proxy(
     horizon: int = 7,
     n_boot: int = 200,
     seed: int = 0,
+    window_days: int = 1,
 ) -> list[MetricRow]:
     """Rows relating the variant's per-user quality on test day 0 to users' later (and earlier) active
     days. `impressions`: test impressions with `user_id, item_id, ts, score` (the variant's score)."""
     ds = as_dataset(data)
     s = ds.meta.splits
     day0 = s.valid_end
-    h = min(horizon, (s.end - day0) // DAY - 1)
+    width = window_days * DAY  # sparse logs (MovieLens) need a wider first window than one day
+    h = min(horizon, (s.end - day0) // DAY - window_days)
     if h < 1:
         raise ValueError(
             f"{ds.root}: the test period has no day after its first; the proxy needs at least one"
         )
-    per_user = user_measures(_labelled(impressions, ds, day0))
+    per_user = user_measures(_labelled(impressions, ds, day0, width))
     rows: list[MetricRow] = []
     for m in MEASURES:
         users = per_user.filter(pl.col(m).is_not_null())
         x = users[m].to_numpy()
-        future = active_days(ds, users["user_id"], day0 + DAY, h)
+        future = active_days(ds, users["user_id"], day0 + width, h)
         past = active_days(ds, users["user_id"], day0 - h * DAY, h)
         n = len(x)
         if n < 3:
-            raise ValueError(f"only {n} user(s) on the first test day have a defined '{m}'; need 3 or more")
+            raise ValueError(
+                f"only {n} user(s) in the first {window_days} test day(s) have a defined '{m}'; need 3 or "
+                "more (widen lt.proxy_window_days)"
+            )
         for name, fn in (("spearman", spearman), ("pearson", pearson)):
             for when, y in ((f"future{h}d", future), (f"past{h}d", past)):
                 rows.append(_paired_row(variant, f"{name}_{m}_{when}", fn, x, y, n_boot, seed))

@@ -77,6 +77,8 @@ class LTStage(_Stage):
         default_factory=lambda: ["random", "oracle"], description="reference rankers simulated beside them"
     )
     proxy: bool = Field(True, description="also the log-based proxy (the only LT figure on real logs)")
+    proxy_window_days: int = Field(1, ge=1, description="proxy: users active in the test period's first days")
+    proxy_horizon: int = Field(7, ge=1, description="proxy: active days counted over this many days after")
 
 
 class PipelineConfig(_Stage):

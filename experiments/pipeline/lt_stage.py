@@ -59,7 +59,8 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
         rows += sim_rows
     if cfg.lt.proxy:
         with timed("lt: log proxy"):
-            rows += proxy_rows(cfg, paths, run)
+            p_rows, info["proxy_undefined"] = proxy_rows(cfg, paths, run)
+            rows += p_rows
     atomic_write_text(paths.lt / "metrics.json", json.dumps({"rows": rows, **info}, indent=2, default=float))
     mark_done(paths.lt, key)
     return rows
@@ -105,12 +106,13 @@ def simulate(
     return rows, {"seconds": seconds, "daily_active_share": daily, "start_day": start.day}
 
 
-def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> list[MetricRow]:
-    """The log proxy for each simulated variant, from its seed-0 test scores."""
+def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow], list[str]]:
+    """The log proxy for each simulated variant, from its seed-0 test scores; and, for variants where
+    the logs cannot define it (too few users in the first window), why."""
     from experiments.lt.log_proxy import lt_proxy
 
     test = run.imps.rows("test")
-    rows = []
+    rows, undefined = [], []
     for v in cfg.lt.variants:
         scores = np.load(
             paths.ranking / run.variant(v).slug / "seed0" / "test_scores.npy", allow_pickle=False
@@ -123,5 +125,11 @@ def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> list[MetricRow]:
                 "score": scores,
             }
         )
-        rows += lt_proxy(frame, run.ds, variant=v)
-    return rows
+        try:
+            rows += lt_proxy(
+                frame, run.ds, variant=v, horizon=cfg.lt.proxy_horizon, window_days=cfg.lt.proxy_window_days
+            )
+        except ValueError as e:
+            undefined.append(f"{v}: LT proxy undefined: {e}")
+            print(f"[lt] {v}: LT proxy undefined: {e}")
+    return rows, undefined

@@ -147,7 +147,10 @@ def write_report(root: Path, name: str, rows: list[MetricRow], notes: dict, sect
             md += [f"## {title}", "", metric_table(rs, cols), ""] + ([ref, ""] if ref else [])
     proxy = _of(rows, "lt_proxy")
     if proxy:
-        cols = tuple(dict.fromkeys(r["metric"] for r in proxy))
+        # correlations and the top-minus-bottom gap; the per-quintile means stay in report.json
+        cols = tuple(
+            m for m in dict.fromkeys(r["metric"] for r in proxy) if m.startswith("spearman") or "minus" in m
+        )
         md += [
             "## LT log proxy (correlational, not causal: see experiments/lt/log_proxy.py)",
             "",

@@ -65,6 +65,11 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         if cfg.lt.enabled:
             rows += stage("lt", lt_stage, cfg, paths, data_dir)
     notes = {"seconds_per_stage": seconds, "peak_memory_mib": round(peak_rss_mib())}
+    lt_summary = paths.lt / "metrics.json"
+    if lt_summary.is_file():
+        lt = json.loads(lt_summary.read_text())
+        sim = {k: v for k, v in lt.get("simulator", {}).items() if k != "daily_active_share"}
+        notes["lt"] = {"simulator": sim, "proxy_undefined": lt.get("proxy_undefined", [])}
     ranking_summary = paths.ranking / "metrics.json"
     if ranking_summary.is_file():
         summary = json.loads(ranking_summary.read_text())
