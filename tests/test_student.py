@@ -228,3 +228,18 @@ def test_a_run_folder_of_another_config_starts_afresh(tmp_path):
     assert (tmp_path / "stages").is_dir()  # same config: resume
     start_or_resume(tmp_path, "config.json", '{"a": 2}', ["stages", "balancing.json"])
     assert not (tmp_path / "stages").exists() and not (tmp_path / "balancing.json").exists()
+
+
+def test_a_world_that_stores_no_media_is_rendered_on_demand(tiny_dir, tmp_path):
+    from recplug.data import load_dataset
+    from recplug.student.items import load_items
+    from recplug.student.train import dataset_items
+
+    World.from_preset("tiny", seed=0, media="on_demand").generate(tmp_path / "w", progress=False)
+    lazy = load_dataset(tmp_path / "w")
+    assert "image" not in lazy.items.columns
+    inline = load_dataset(tiny_dir)
+    a = load_items(dataset_items(lazy), lazy.root, 32, 4000)
+    b = load_items(dataset_items(inline), inline.root, 32, 4000)
+    assert a.has_image.all() and a.has_audio.all()
+    assert torch.equal(a.images, b.images) and torch.equal(a.audio, b.audio)

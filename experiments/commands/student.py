@@ -82,12 +82,13 @@ def _embed(args: argparse.Namespace) -> None:
     from recplug.student.items import load_items
     from recplug.student.modeling import OmniEncoder
     from recplug.student.tokenizer import load_tokenizer
+    from recplug.student.train import dataset_items
 
     model = Path(args.model) / "model" if (Path(args.model) / "model").is_dir() else Path(args.model)
     enc = OmniEncoder.from_pretrained(str(model))
     tok = load_tokenizer(model / "tokenizer")
     ds = load_dataset(args.data)
-    store = load_items(ds.items, ds.root, enc.config.image_size, enc.config.audio_window)
+    store = load_items(dataset_items(ds), ds.root, enc.config.image_size, enc.config.audio_window)
     view = None  # the run's item view (e.g. text-only) when the folder is a whole run
     if (Path(args.model) / "config.json").is_file():
         from recplug.student.config import StudentConfig

@@ -65,6 +65,19 @@ def _decode_column(values: list, decode, root: Path, on_bad: str, what: str, ids
     return out, np.array(ok, dtype=bool)
 
 
+def with_rendered_media(
+    items: pl.DataFrame, render, batch: int = 2048, progress: bool = True
+) -> pl.DataFrame:
+    """Items with `image` / `audio` columns rendered on demand (a generated world whose folder stores
+    no media, e.g. the `large` preset): `render(item_ids)` -> frame (item_id, image, audio)."""
+    ids = items["item_id"].to_numpy()
+    parts = [
+        render(ids[lo : lo + batch])
+        for lo in tqdm(range(0, len(ids), batch), desc="render media", unit="batch", disable=not progress)
+    ]
+    return items.join(pl.concat(parts), on="item_id", how="left")
+
+
 def load_items(
     items: pl.DataFrame, root: Path, image_size: int, audio_samples: int, on_bad_media: str = "skip"
 ) -> ItemStore:

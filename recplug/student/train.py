@@ -33,7 +33,7 @@ from recplug.student.config import StageSpec, StudentConfig
 from recplug.student.configuration import OmniConfig
 from recplug.student.embed import embed_entries, embed_items
 from recplug.student.evaluate import EvalPairs, build_eval_pairs, evaluate_embeddings
-from recplug.student.items import ItemStore, load_items
+from recplug.student.items import ItemStore, load_items, with_rendered_media
 from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.modeling import OmniEncoder
@@ -85,7 +85,9 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
         if global_rank() == 0:
             tokenizer.save_pretrained(str(out / "tokenizer"))
-    store = load_items(ds.items, ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media)
+    store = load_items(
+        dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media
+    )
     rng = np.random.default_rng([cfg.seed, 3])
     held = None
     queries_for_training = ds.queries
@@ -122,6 +124,16 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
         held,
         ds.meta.splits.train_end,
     )
+
+
+def dataset_items(ds) -> pl.DataFrame:
+    """The items frame, with media rendered on demand when the dataset is a generated world that
+    stores none (`media: on_demand`, the `large` preset)."""
+    if ds.meta.media == "on_demand" and "image" not in ds.items.columns:
+        from recplug.data.world import World
+
+        return with_rendered_media(ds.items, World.from_dataset(ds.root).render_media)
+    return ds.items
 
 
 def global_rank() -> int:
