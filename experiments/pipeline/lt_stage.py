@@ -52,6 +52,8 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
         cfg.progress,
     )
     scorers = {v: run.scorer(*run.load_model(run.variant(v), f)) for v, f in models.items()}
+    for scorer in scorers.values():
+        scorer.threads = cfg.lt.scorer_threads
     rows: list[MetricRow] = []
     info: dict = {}
     with timed("lt: simulator"):
