@@ -49,7 +49,16 @@ def metric_row(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> MetricRow:
-    mean, low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed)
+    return make_row(
+        experiment, variant, metric, split, bootstrap_ci(values, n_boot=n_boot, seed=seed), len(values)
+    )
+
+
+def make_row(
+    experiment: str, variant: str, metric: str, split: str, estimate: tuple[float, float, float], n: int
+) -> MetricRow:
+    """A report row from (value, ci_low, ci_high)."""
+    mean, low, high = estimate
     return MetricRow(
         experiment=experiment,
         variant=variant,
@@ -58,7 +67,7 @@ def metric_row(
         mean=mean,
         ci_low=low,
         ci_high=high,
-        n=len(values),
+        n=n,
     )
 
 
@@ -88,14 +97,6 @@ def statistic_row(
     seed: int = 0,
 ) -> MetricRow:
     """A report row for any statistic of n units, with its percentile-bootstrap interval."""
-    value, low, high = bootstrap_statistic(statistic, n, n_boot=n_boot, seed=seed)
-    return MetricRow(
-        experiment=experiment,
-        variant=variant,
-        metric=metric,
-        split=split,
-        mean=value,
-        ci_low=low,
-        ci_high=high,
-        n=n,
+    return make_row(
+        experiment, variant, metric, split, bootstrap_statistic(statistic, n, n_boot=n_boot, seed=seed), n
     )

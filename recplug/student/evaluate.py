@@ -13,7 +13,7 @@ import torch
 
 from recplug.data import Dataset, time_split
 from recplug.metrics import full_catalog_ranks, metric_row, recall_at_k
-from recplug.metrics.intervals import MetricRow, statistic_row
+from recplug.metrics.intervals import MetricRow, make_row, statistic_row
 from recplug.student.items import ItemStore
 from recplug.student.sources import coengagement_pairs
 
@@ -128,16 +128,7 @@ KENDALL_MAX = 1000  # graded pairs used for Kendall tau (an O(n^2) statistic, bo
 
 
 def _row(variant: str, metric: str, value: float, low: float, high: float, n: int) -> MetricRow:
-    return MetricRow(
-        experiment="student",
-        variant=variant,
-        metric=metric,
-        split="all",
-        mean=value,
-        ci_low=low,
-        ci_high=high,
-        n=n,
-    )
+    return make_row("student", variant, metric, "all", (value, low, high), n)
 
 
 def evaluate_embeddings(
