@@ -56,6 +56,20 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
     assert pl.read_parquet(tmp_path / "emb" / "embeddings.parquet").height == 1000
     assert main(["student", "eval", "--model", str(out), "--data", str(tiny_dir)]) == 0
     assert "| student | warm |" in capsys.readouterr().out
+    # CRE from the command line, with an embedding file as the teacher (here the student's own export)
+    phases = "[{name: seq, steps: 2, weights: {seq2item: 1}}, {name: id, steps: 2, weights: {id2item: 1, aux_i2i: 1}}]"
+    common = ["--data", str(tiny_dir), "--from", str(out), "--teacher", f"own={tmp_path / 'emb'}"]
+    common += ["--set", f"phases={phases}", "--set", "batch_size=8", "--set", "seq_batch_size=4"]
+    cre = tmp_path / "cre"
+    assert main(["student", "train", "--stage", "cre", "--out", str(cre), *common, "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "true-neighbour i2i recall@50" in text and '"items_covered": 1000' in text
+    assert (cre / "embeddings.parquet").is_file() and (cre / "sequence_encoder.json").is_file()
+    assert main(["student", "ablate", "--out", str(tmp_path / "ablation"), *common, "--no-views"]) == 0
+    table = capsys.readouterr().out
+    for variant in ("content-only", "+ seq2item", "+ id2item", "+ both (CRE)"):
+        assert f"| {variant} | warm |" in table
+    assert main(["student", "train", "--stage", "cre", "--out", str(cre), "--data", str(tiny_dir)]) == 2
 
 
 def test_student_trains_with_ddp_on_two_cpu_processes(tiny_dir, tmp_path):

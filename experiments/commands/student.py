@@ -30,7 +30,7 @@ def _cre_config(args: argparse.Namespace):
     from recplug.student.cre.config import load_cre_config
 
     if not args.student:
-        raise SystemExit("--stage cre needs --from STUDENT_RUN (a content-trained student folder)")
+        raise ValueError("--stage cre needs --from STUDENT_RUN (a content-trained student folder)")
     return load_cre_config(args.config, teachers=_teachers(args.teacher), **_overrides(args.set))
 
 
