@@ -49,9 +49,32 @@ def load_student(student_dir: str | Path, data_dir: str | Path, out: Path) -> tu
             f"{student_dir}: not a trained student run folder (needs config.json and model/): "
             "train one with `recplug student train` first"
         )
-    cfg = StudentConfig.model_validate_json(cfg_path.read_text())
-    run = prepare(data_dir, student_dir, cfg)
-    return replace(run, out=out), OmniEncoder.from_pretrained(str(student_dir / "model"))
+    key = (
+        cfg_path.read_text(),
+        str(student_dir.resolve()),
+        str(Path(data_dir).resolve()),
+        *(
+            _mtime(p)
+            for p in (
+                student_dir / "tokenizer",
+                Path(data_dir) / "dataset.json",
+                Path(data_dir) / "interactions.parquet",
+            )
+        ),
+    )
+    if _PREPARED.get("key") != key:  # the ablation's variants share one prepared run (items, pairs)
+        _PREPARED.clear()
+        _PREPARED.update(
+            key=key, run=prepare(data_dir, student_dir, StudentConfig.model_validate_json(key[0]))
+        )
+    return replace(_PREPARED["run"], out=out), OmniEncoder.from_pretrained(str(student_dir / "model"))
+
+
+_PREPARED: dict = {}
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.exists() else 0
 
 
 def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig) -> tuple[CREData, dict]:
