@@ -14,15 +14,9 @@ import json
 import time
 from pathlib import Path
 
-from experiments.lt import (
-    lt_rows,
-    lt_start,
-    popularity_scorer,
-    random_scorer,
-    simulate_lt,
-    true_affinity_scorer,
-)
+from experiments.lt import lt_rows, lt_start, simulate_lt
 from experiments.lt.plot import plot_lt_curves
+from experiments.lt.scorers import reference_scorers
 from recplug.data.world import World
 from recplug.metrics.tables import metric_table
 
@@ -40,11 +34,7 @@ def main() -> None:
     t0 = time.perf_counter()
     start = lt_start(world, args.data)
     timings = [f"- replay of the logs (return state, histories): {time.perf_counter() - t0:.2f} s"]
-    scorers = {
-        "true affinity": true_affinity_scorer(world),
-        "popularity": popularity_scorer(args.data),
-        "random": random_scorer(0),
-    }
+    scorers = reference_scorers(world, args.data, ("oracle", "popularity", "random"))
     results = {}
     for name, scorer in scorers.items():
         results[name] = simulate_lt(world, start, scorer, args.days, args.seeds, variant=name)

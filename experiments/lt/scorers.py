@@ -72,3 +72,20 @@ def popularity_scorer(data: str | Path | Dataset) -> Scorer:
         return np.where(item_ids < len(table), table[np.minimum(item_ids, len(table) - 1)], 0.0)
 
     return score
+
+
+REFERENCES = ("random", "popularity", "oracle")
+
+
+def reference_scorers(world: World, data: str | Path | Dataset, names=REFERENCES) -> dict[str, Scorer]:
+    """The reference rankers by name: `random`, `popularity` (training-period counts), `oracle`
+    (the world's true affinity): the floor, the obvious heuristic and the ceiling of LT."""
+    make = {
+        "random": lambda: random_scorer(0),
+        "popularity": lambda: popularity_scorer(data),
+        "oracle": lambda: true_affinity_scorer(world),
+    }
+    unknown = [n for n in names if n not in make]
+    if unknown:
+        raise ValueError(f"unknown reference ranker(s) {unknown}; known: {list(make)}")
+    return {n: make[n]() for n in names}

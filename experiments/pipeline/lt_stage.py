@@ -73,27 +73,17 @@ def simulate(
 ) -> tuple[list[MetricRow], dict]:
     """LT7 / LT14 rows per variant and reference, with paired differences to 'baseline'; the LT curves
     plot. Empty when the dataset is not a generated world (no simulator exists for real logs)."""
-    from experiments.lt import (
-        lt_rows,
-        lt_start,
-        popularity_scorer,
-        random_scorer,
-        simulate_lt,
-        true_affinity_scorer,
-    )
+    from experiments.lt import lt_rows, lt_start, simulate_lt
     from experiments.lt.plot import plot_lt_curves
+    from experiments.lt.scorers import reference_scorers
     from recplug.data.world import World
 
     try:
         world = World.from_dataset(data_dir)
     except ValueError:
         return [], {"skipped": "not a generated world: the simulator needs the world's true model"}
-    refs = {
-        "random": lambda: random_scorer(0),
-        "popularity": lambda: popularity_scorer(data_dir),
-        "oracle": lambda: true_affinity_scorer(world),
-    }
-    all_scorers = {f"{r} (reference)": refs[r]() for r in cfg.lt.references} | scorers
+    refs = reference_scorers(world, data_dir, cfg.lt.references)
+    all_scorers = {f"{name} (reference)": scorer for name, scorer in refs.items()} | scorers
     start = lt_start(world, data_dir)
     results, seconds = {}, {}
     for name, scorer in all_scorers.items():

@@ -23,7 +23,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from recplug.data import load_dataset
+from recplug.data import Dataset, load_dataset
 from recplug.data.embeddings import write_embeddings, write_metadata
 from recplug.data.io import atomic_write_text, write_parquet
 from recplug.metrics.intervals import MetricRow
@@ -60,7 +60,12 @@ class StudentRun:
     pairsets: list[PairSet]
     eval_pairs: EvalPairs
     held_queries: pl.DataFrame | None
-    cutoff: int  # training reads interactions strictly before this ts (the train period)
+    ds: Dataset  # the full dataset (held-out queries included)
+
+    @property
+    def cutoff(self) -> int:
+        """Training reads interactions strictly before this ts (the train period)."""
+        return self.ds.meta.splits.train_end
 
 
 def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
@@ -122,7 +127,7 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
         pairsets,
         build_eval_pairs(ds, store, held, cfg.seed),
         held,
-        ds.meta.splits.train_end,
+        ds,
     )
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from safetensors.torch import load_model, save_model
 
-from recplug.data import load_dataset
 from recplug.data.io import atomic_write_text
 from recplug.metrics.intervals import MetricRow
 from recplug.student.config import StudentConfig
@@ -169,10 +169,8 @@ def train_cre(
         start_or_resume(out, "cre_config.json", cfg.model_dump_json(indent=2), ["phases"])
     run, encoder = load_student(student_dir, data_dir, out)
     if main:  # the export below needs the tokenizer beside the model
-        import shutil
-
         shutil.copytree(Path(student_dir) / "tokenizer", out / "tokenizer", dirs_exist_ok=True)
-    ds = load_dataset(data_dir)
+    ds = run.ds
     teachers = [load_teacher(t, run.store) for t in cfg.teachers]
     data, data_report = cre_data(ds, run, teachers, cfg)
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
@@ -226,7 +224,7 @@ def content_only_rows(
     """The same CRE metrics for the content-trained student (mean-pooled histories): the baseline of
     the ablation."""
     run, encoder = load_student(student_dir, data_dir, Path(student_dir))
-    ds = load_dataset(data_dir)
+    ds = run.ds
     teachers = [load_teacher(t, run.store) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(encoder.config.hidden_size, "mean")
     return evaluate_cre(run, ds, encoder, seq, teachers, variant, world_truth(data_dir))[0]
