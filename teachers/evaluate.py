@@ -71,7 +71,7 @@ def most_popular_ranks(data: TeacherData, ev: EvalSet, chunk: int = 1024) -> np.
             )
             for lo in range(0, len(ev), chunk)
         ]
-        or [np.empty(0, dtype=np.int64)]
+        or [np.empty(0, dtype=np.float64)]
     )
 
 
@@ -90,7 +90,7 @@ def cooccurrence_ranks(data: TeacherData, ev: EvalSet, chunk: int = 1024) -> np.
     inv_sqrt = deg.rsqrt()
     xt = x.t().coalesce()
     targets, exclude = _targets_and_exclusions(ev)
-    ranks = np.empty(len(ev), dtype=np.int64)
+    ranks = np.empty(len(ev), dtype=np.float64)
     hist = ev.history_list()
     for lo in range(0, len(ev), chunk):
         hi = min(lo + chunk, len(ev))

@@ -10,7 +10,11 @@ def ranks_from_scores(
     scores: torch.Tensor, targets: torch.Tensor, exclude: list[torch.Tensor] | None = None
 ) -> np.ndarray:
     """1-based rank of column `targets[i]` in row i of `scores` (b, N). `exclude[i]` lists columns not
-    ranked for row i (e.g. the user's history), never the target itself. Ties count in the target's favour."""
+    ranked for row i (e.g. the user's history), never the target itself.
+
+    Ties take the middle of their group (1 + higher + equal / 2, the expected rank under random
+    tie-breaking): a degenerate scorer (an all-zero query, a constant popularity count) must not put
+    its targets first. Ranks are float for that reason."""
     scores = scores.clone() if exclude is not None else scores
     if exclude is not None and len(exclude):
         rows = torch.cat([torch.full((len(e),), i, dtype=torch.long) for i, e in enumerate(exclude)])
@@ -18,7 +22,9 @@ def ranks_from_scores(
         keep = cols != targets[rows]
         scores[rows[keep], cols[keep]] = -torch.inf
     target_score = scores.gather(1, targets[:, None])
-    return ((scores > target_score).sum(1) + 1).numpy()
+    higher = (scores > target_score).sum(1)
+    others_equal = (scores == target_score).sum(1) - 1
+    return (1.0 + higher + 0.5 * others_equal).numpy().astype(np.float64)
 
 
 def full_catalog_ranks(
@@ -30,7 +36,7 @@ def full_catalog_ranks(
 ) -> np.ndarray:
     """Ranks when the whole catalog is scored by dot product with each query. Exact; memory is
     O(chunk x catalog) since scores are computed in query chunks."""
-    ranks = np.empty(len(queries), dtype=np.int64)
+    ranks = np.empty(len(queries), dtype=np.float64)
     for lo in range(0, len(queries), chunk):
         hi = min(lo + chunk, len(queries))
         ranks[lo:hi] = ranks_from_scores(
