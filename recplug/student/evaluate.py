@@ -125,6 +125,7 @@ def nmi(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
 NMI_SEEDS = 5
 T_975 = {4: 2.776}  # Student t quantile for the NMI seed interval (df = seeds - 1)
 KENDALL_MAX = 1000  # graded pairs used for Kendall tau (an O(n^2) statistic, bootstrapped)
+AUC_NEGATIVES = 100  # random items each graded query-item pair is compared against (q2i AUC)
 
 
 def _row(variant: str, metric: str, value: float, low: float, high: float, n: int) -> MetricRow:
@@ -167,11 +168,11 @@ def evaluate_embeddings(
     if graded_emb is not None and len(pairs.graded[1]):
         _, g_rows, g_score = pairs.graded
         pos_sim = (graded_emb * item_emb[g_rows]).sum(1)
-        rng = np.random.default_rng([seed, 37])
-        neg_sim = (graded_emb * item_emb[rng.integers(0, len(item_emb), len(g_rows))]).sum(1)
-        auc = (pos_sim[:, None] > neg_sim[None, :]).mean(1) + 0.5 * (
-            pos_sim[:, None] == neg_sim[None, :]
-        ).mean(1)
+        # per query: its relevant item against AUC_NEGATIVES random items scored by the same query
+        # (comparing across queries would measure how similarity scales differ between queries)
+        negs = np.random.default_rng([seed, 37]).integers(0, len(item_emb), (len(g_rows), AUC_NEGATIVES))
+        neg_sim = np.einsum("qd,qnd->qn", graded_emb, item_emb[negs])
+        auc = (pos_sim[:, None] > neg_sim).mean(1) + 0.5 * (pos_sim[:, None] == neg_sim).mean(1)
         rows.append(metric_row("student", variant, "q2i AUC", "all", auc, n_boot))
         sub = np.random.default_rng([seed, 43]).permutation(len(g_score))[:KENDALL_MAX]  # O(n^2) statistic
         tau = lambda i: kendall_tau(pos_sim[sub][i], g_score[sub][i])  # noqa: E731

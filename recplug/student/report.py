@@ -14,6 +14,8 @@ COLUMNS = (
     "q2i recall@50",
     "q2i AUC",
     "category NMI",
+    "image attribute probe",
+    "audio attribute probe",
 )
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import lightning as L
@@ -26,6 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from recplug.data import Dataset, load_dataset
 from recplug.data.embeddings import write_embeddings, write_metadata
 from recplug.data.io import atomic_write_text, write_parquet
+from recplug.data.world import GroundTruth, ground_truth_of
 from recplug.metrics.intervals import MetricRow
 from recplug.student.balancing import balance_weights
 from recplug.student.baselines import TfidfBaseline
@@ -37,6 +39,7 @@ from recplug.student.items import ItemStore, load_items, with_rendered_media
 from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.modeling import OmniEncoder
+from recplug.student.probes import attribute_probe_rows, probe_chance_rows
 from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
 from recplug.student.sources import PairSet, build_pairs
 from recplug.student.tokenizer import load_tokenizer, train_tokenizer
@@ -66,6 +69,15 @@ class StudentRun:
     def cutoff(self) -> int:
         """Training reads interactions strictly before this ts (the train period)."""
         return self.ds.meta.splits.train_end
+
+    @cached_property
+    def truth(self) -> GroundTruth | None:
+        """The world's ground truth when the data is a generated world (evaluation only)."""
+        return ground_truth_of(self.ds.root)
+
+    def probe_rows(self, emb: np.ndarray, variant: str) -> list[MetricRow]:
+        """Attribute probes of item embeddings (row = store row); none on real data."""
+        return attribute_probe_rows(emb, self.store.item_ids, self.truth, variant) if self.truth else []
 
 
 def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
@@ -175,7 +187,8 @@ def evaluate_student(
             )
             for texts in (run.eval_pairs.queries[0], run.eval_pairs.graded[0])
         )
-    return evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed), emb
+    rows = evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed)
+    return rows + run.probe_rows(emb, variant), emb
 
 
 def tfidf_rows(run: StudentRun) -> list[MetricRow]:
@@ -184,7 +197,9 @@ def tfidf_rows(run: StudentRun) -> list[MetricRow]:
     ep = run.eval_pairs
     queries = tf.embed_texts(ep.queries[0]) if len(ep.queries[0]) else None
     graded = tf.embed_texts(ep.graded[0]) if len(ep.queries[0]) else None
-    return evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
+    rows = evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
+    chance = probe_chance_rows(run.store.item_ids, run.truth) if run.truth else []
+    return rows + run.probe_rows(tf.items, "tfidf baseline") + chance
 
 
 def source_sample_embeddings(run: StudentRun, encoder: OmniEncoder, n: int) -> list[np.ndarray]:

@@ -2,6 +2,6 @@
 
 from recplug.data.world.config import PRESETS, WorldConfig, preset
 from recplug.data.world.truth import GroundTruth
-from recplug.data.world.world import World
+from recplug.data.world.world import World, ground_truth_of
 
-__all__ = ["PRESETS", "GroundTruth", "World", "WorldConfig", "preset"]
+__all__ = ["PRESETS", "GroundTruth", "World", "WorldConfig", "ground_truth_of", "preset"]

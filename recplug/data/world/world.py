@@ -131,3 +131,11 @@ class World:
         write_parquet(make_queries(self.latents), out / QUERIES_FILE)
         self.meta().write(out)
         return out
+
+
+def ground_truth_of(directory: str | Path) -> GroundTruth | None:
+    """The ground truth when `directory` holds a generated world, else None (real data has none)."""
+    try:
+        return World.from_dataset(directory).ground_truth()
+    except ValueError:
+        return None

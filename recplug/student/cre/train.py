@@ -15,6 +15,7 @@ import numpy as np
 from safetensors.torch import load_model, save_model
 
 from recplug.data.io import atomic_write_text
+from recplug.data.world import ground_truth_of
 from recplug.metrics.intervals import MetricRow
 from recplug.student.config import StudentConfig
 from recplug.student.cre.config import SOURCES, CREConfig
@@ -143,16 +144,6 @@ def evaluate_cre(
     return rows, emb
 
 
-def world_truth(data_dir):
-    """The ground truth when the dataset is a generated world, else None."""
-    from recplug.data.world import World
-
-    try:
-        return World.from_dataset(data_dir).ground_truth()
-    except ValueError:
-        return None
-
-
 def train_cre(
     data_dir: str | Path,
     student_dir: str | Path,
@@ -210,7 +201,7 @@ def train_cre(
             "views_drawn": dict(module.counters),
         }
     seq.eval()
-    rows, emb = evaluate_cre(run, ds, encoder, seq, teachers, variant, world_truth(data_dir))
+    rows, emb = evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))
     export_student(run, encoder, emb, kind="student_cre", extra={"cre": data_report})
     seq.save(out)
     report = {"rows": rows, "data": data_report, "phases": phases}
@@ -227,4 +218,4 @@ def content_only_rows(
     ds = run.ds
     teachers = [load_teacher(t, run.store) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(encoder.config.hidden_size, "mean")
-    return evaluate_cre(run, ds, encoder, seq, teachers, variant, world_truth(data_dir))[0]
+    return evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))[0]
