@@ -16,7 +16,7 @@ from recplug.data.world.vocab import attribute_index
 from recplug.student.balancing import balance_weights
 from recplug.student.embed import embed_items
 from recplug.student.lightning import ContentModule
-from recplug.student.mining import f1_optimal_threshold, mine_hard_negatives
+from recplug.student.mining import f1_optimal_threshold, known_positive_candidates, mine_hard_negatives
 from recplug.student.sampler import SourceSteps, indices_for_step, source_for_step
 from recplug.student.train import new_encoder, prepare, train_student
 from recplug.student.views import View
@@ -86,6 +86,19 @@ def test_export_files(trained):
     assert meta["matryoshka_dims"] == [16, 32, 64]
 
 
+def test_the_saved_model_embeds_as_the_trained_one(tiny_dir, trained, tmp_path):
+    """from_pretrained must restore everything the forward pass uses (the audio front-end's mel
+    filterbank included): the exported embeddings come from the in-memory model."""
+    from recplug.student.modeling import OmniEncoder
+
+    out, _ = trained
+    run = prepare(tiny_dir, tmp_path, _cfg())
+    enc = OmniEncoder.from_pretrained(str(out / "model"))
+    again = embed_items(enc, run.store, run.tokenizer, run.cfg.item_view)
+    saved = np.stack(pl.read_parquet(out / "embeddings.parquet")["embedding"].to_list())
+    assert np.isfinite(again).all() and np.abs(again - saved).max() < 1e-4
+
+
 def test_matryoshka_prefixes_are_usable_embeddings(tiny_dir, trained, tmp_path):
     from recplug.student.evaluate import evaluate_embeddings
     from recplug.student.modeling import OmniEncoder
@@ -149,6 +162,30 @@ def test_f1_threshold_on_a_known_case():
     assert info["dropped_false_negatives"] == 1
     assert hard[0, 0] == 2  # the best negative below the threshold
     assert hard[1, 0] == 0 and hard[2, 0] == 1
+
+
+def test_a_querys_other_positives_and_the_query_item_are_never_negatives():
+    """Pairs 0 and 1 share a query (group 7): each one's target is a known positive of the other; an
+    item query's own row is one too. Mining never returns them, whatever their scores."""
+    rows = np.array([[1, 0, 2, 3], [0, 1, 3, 2], [5, 4, 2, 1]])
+    known = known_positive_candidates(rows, np.array([0, 1, 4]), np.array([7, 7, 8]), np.array([9, 9, 5]))
+    assert known.tolist() == [
+        [True, True, False, False],
+        [True, True, False, False],
+        [True, True, False, False],
+    ]
+    rng = np.random.default_rng(0)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    targets = unit(rng.normal(size=(40, 8)).astype(np.float32))
+    pos_a = np.arange(20).reshape(10, 2)  # 10 queries with two positives each, one pair per positive
+    groups = np.arange(20) // 2
+    q = unit(targets[pos_a[:, 0]] + targets[pos_a[:, 1]] + 0.3 * rng.normal(size=(10, 8)))
+    q = np.repeat(q, 2, axis=0).astype(np.float32)
+    positives = pos_a.ravel()
+    hard, info = mine_hard_negatives(q, targets, positives, per_query=5, candidates=10, groups=groups)
+    for i in range(20):
+        assert not set(hard[i].tolist()) & set(pos_a[groups[i]].tolist())
+    assert info["known_positives"] > 0
 
 
 def test_sinkhorn_weights_favour_the_source_closest_to_validation():

@@ -3,8 +3,9 @@ after stages I / II / III, and an all-in-one training of the same total steps.
 
     python -m experiments.benchmarks.student_figures --data runs/demo/data --out runs/student_figures
 
-Three student trainings run one after another (about 4 minutes each on the demo world on 2 cores).
-Writes figures.md and figures.json (report.json rows) under --out.
+Three student trainings per seed run one after another (about 4 minutes each on the demo world on 2
+cores; `--seeds 0 1` for the spread over training seeds). Writes figures.md (the table, then
+progressive minus all-in-one per seed) and figures.json (report.json rows) under --out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from recplug.student.config import load_student_config
+from recplug.student.config import StudentConfig, load_student_config
 from recplug.student.report import student_table
 from recplug.student.sources import default_sources
 from recplug.student.train import train_student
@@ -41,15 +42,12 @@ def text_only_sources():
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", default="runs/student_figures")
-    args = p.parse_args()
-    out = Path(args.out)
-    base = load_student_config()
+SUMMARY = ("content i2i recall@50", "q2i recall@10", "q2i recall@50", "q2i AUC", "category NMI")
+
+
+def runs_for(base: StudentConfig) -> dict[str, StudentConfig]:
     total = sum(s.steps for s in base.stages)
-    runs = {
+    return {
         "omni progressive": base,
         "omni all-in-one": base.model_copy(
             update={"stages": [base.stages[0].model_copy(update={"name": "all", "steps": total})]}
@@ -61,25 +59,59 @@ def main() -> None:
             }
         ),
     }
+
+
+def renamed(name: str, r: dict, seed_tag: str) -> dict | None:
+    """The rows a run contributes: the progressive run's stages and baselines, the others' final
+    student; variants named after the run (and the seed when there are several)."""
+    v = r["variant"]
+    if v in ("tfidf baseline", "chance"):
+        return {**r, "variant": v} if name == "omni progressive" and not seed_tag else None
+    if name == "omni progressive" and v.startswith("stage"):
+        return {**r, "variant": f"{name}: {v}{seed_tag}"}
+    if name != "omni progressive" and v == "student":
+        return {**r, "variant": f"{name}{seed_tag}"}
+    return None
+
+
+def difference_table(rows: list[dict], seeds: list[int]) -> str:
+    """Progressive (stage III) minus all-in-one, per seed and metric (warm split / all)."""
+    by = {(r["variant"], r["metric"], r["split"]): r["mean"] for r in rows}
+    last = "III"
+    lines = ["| seed | " + " | ".join(SUMMARY) + " |", "|---|" + "---|" * len(SUMMARY)]
+    for seed in seeds:
+        tag = f" (seed {seed})" if len(seeds) > 1 else ""
+        cells = []
+        for m in SUMMARY:
+            split = "all" if m in ("q2i AUC", "category NMI") else "warm"
+            a = by.get((f"omni progressive: stage {last}{tag}", m, split))
+            b = by.get((f"omni all-in-one{tag}", m, split))
+            cells.append(f"{a - b:+.3f}" if a is not None and b is not None else "")
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", default="runs/student_figures")
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds (each runs all variants)"
+    )
+    args = p.parse_args()
+    out = Path(args.out)
     rows = []
-    for name, cfg in runs.items():
-        report = train_student(args.data, out / name.replace(" ", "_"), cfg, progress=False)
-        for r in report["rows"]:
-            keep = (
-                r["variant"].startswith("stage") if name == "omni progressive" else r["variant"] == "student"
-            )
-            if r["variant"] == "tfidf baseline" and name == "omni progressive":
-                keep = True
-            if keep:
-                rows.append(
-                    {
-                        **r,
-                        "variant": f"{name}: {r['variant']}"
-                        if r["variant"].startswith("stage")
-                        else (name if r["variant"] == "student" else r["variant"]),
-                    }
-                )
+    for seed in args.seeds:
+        tag = f" (seed {seed})" if len(args.seeds) > 1 else ""
+        for name, cfg in runs_for(load_student_config(seed=seed)).items():
+            folder = out / f"{name.replace(' ', '_')}{f'_seed{seed}' if tag else ''}"
+            report = train_student(args.data, folder, cfg, progress=False)
+            if tag and seed == args.seeds[0] and name == "omni progressive":  # baselines once, unseeded
+                rows += [r for r in report["rows"] if r["variant"] in ("tfidf baseline", "chance")]
+            rows += [x for r in report["rows"] if (x := renamed(name, r, tag)) is not None]
     md = student_table(rows)
+    md += "\n\nProgressive (stage III) minus all-in-one of the same total steps:\n\n"
+    md += difference_table(rows, args.seeds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.md").write_text(md + "\n")
     (out / "figures.json").write_text(json.dumps(rows, indent=2))

@@ -52,6 +52,7 @@ def main() -> None:
         lr=1e-4,
         weight_decay=0.0,
         field_dropout=cfg.field_dropout,
+        text_dropout=cfg.text_dropout,
         max_text_tokens=cfg.max_text_tokens,
         modality_loss_weight=cfg.modality_loss_weight,
         seed=0,

@@ -22,8 +22,12 @@ class OmniConfig(PretrainedConfig):
         vision_hidden_size: int = 64,
         vision_layers: int = 2,
         perceiver_queries: int = 4,
+        audio_encoder: str = "ast",
         audio_hidden_size: int = 64,
         audio_layers: int = 1,
+        audio_mel_bins: int = 32,
+        audio_hop_seconds: float = 0.01,
+        audio_patch_size: int = 8,
         audio_sample_rate: int = 8000,
         audio_window_seconds: float = 0.5,
         matryoshka_dims: tuple[int, ...] = (32, 64, 128),
@@ -43,8 +47,12 @@ class OmniConfig(PretrainedConfig):
         self.vision_hidden_size = vision_hidden_size
         self.vision_layers = vision_layers
         self.perceiver_queries = perceiver_queries
+        self.audio_encoder = audio_encoder  # "ast" (log-mel + ASTModel) or "wav2vec2" (raw waveform)
         self.audio_hidden_size = audio_hidden_size
         self.audio_layers = audio_layers
+        self.audio_mel_bins = audio_mel_bins
+        self.audio_hop_seconds = audio_hop_seconds
+        self.audio_patch_size = audio_patch_size
         self.audio_sample_rate = audio_sample_rate
         self.audio_window_seconds = audio_window_seconds
         self.matryoshka_dims = tuple(matryoshka_dims)

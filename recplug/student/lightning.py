@@ -37,14 +37,16 @@ def is_omni(view) -> bool:
     return set(view.modalities) == {"text", "image", "audio"}
 
 
-def same_target_mask(pairs: PairSet, idx: np.ndarray) -> np.ndarray:
-    """[i, j] True when samples i and j share their target (item or label text): not negatives."""
+def known_positive_mask(pairs: PairSet, idx: np.ndarray) -> np.ndarray:
+    """[i, j] True when sample j's target is a positive of sample i too: the same target (item or
+    label text) or the same query (a query with several relevant items). Such j are not negatives."""
     tgt = (
         pairs.target_rows[idx]
         if pairs.target_rows is not None
         else np.array([pairs.target_texts[i] for i in idx], dtype=object)
     )
-    return tgt[:, None] == tgt[None, :]
+    group = pairs.query_groups[idx]
+    return (tgt[:, None] == tgt[None, :]) | (group[:, None] == group[None, :])
 
 
 class ContentModule(L.LightningModule):
@@ -61,11 +63,14 @@ class ContentModule(L.LightningModule):
         max_text_tokens: int,
         modality_loss_weight: float,
         seed: int,
+        text_dropout: float = 0.0,
     ):
         super().__init__()
         self.encoder, self.store, self.tokenizer, self.pairsets = encoder, store, tokenizer, pairsets
         self.lr, self.weight_decay, self.seed = lr, weight_decay, seed
-        self.enc = Encoding(max_text_tokens=max_text_tokens, field_dropout=field_dropout)
+        self.enc = Encoding(
+            max_text_tokens=max_text_tokens, field_dropout=field_dropout, text_dropout=text_dropout
+        )
         self.modality_loss_weight = modality_loss_weight
         self.log_temperature = nn.Parameter(torch.tensor([math.log(p.spec.temperature) for p in pairsets]))
         self.dims = tuple(encoder.config.matryoshka_dims)
@@ -74,6 +79,11 @@ class ContentModule(L.LightningModule):
 
     def temperature(self, source: int) -> torch.Tensor:
         return self.log_temperature[source].exp().clamp(min=0.01, max=1.0)
+
+    def on_train_start(self) -> None:
+        # the encoder arrives in eval mode after an evaluation, balancing or from_pretrained, and
+        # Lightning keeps the mode it finds: without this a later stage trained with no dropout
+        self.train()
 
     def encode(self, entries: list[Entries], rng: np.random.Generator | None):
         inputs, stats = encode_inputs(self.store, self.tokenizer, entries, self.enc, rng)
@@ -125,7 +135,7 @@ class ContentModule(L.LightningModule):
             if spec.loss == "cosent":
                 loss = cosent(qe, te, torch.as_tensor(pairs.score[idx[sel]], device=self.device))
             else:
-                same = torch.as_tensor(same_target_mask(pairs, idx[sel]), device=self.device)
+                same = torch.as_tensor(known_positive_mask(pairs, idx[sel]), device=self.device)
                 extra = (
                     piece("embedding", len(entries) - 1)
                     if hard is not None and (qv, tv) == spec.patterns[0]

@@ -27,20 +27,43 @@ def f1_optimal_threshold(pos_scores: np.ndarray, neg_scores: np.ndarray) -> tupl
     return float(s[best]), float(f1[best])
 
 
+def known_positive_candidates(
+    rows: np.ndarray, positive_rows: np.ndarray, groups: np.ndarray | None, self_rows: np.ndarray | None
+) -> np.ndarray:
+    """(n, k) bool: candidate `rows[i, j]` is a known positive of query i: its own target, the target of
+    any other pair of the same query (`groups[i]`: pairs sharing a query share a group), or the query
+    item itself (`self_rows`, for item-to-item sources). None of these may become a negative."""
+    known = rows == positive_rows[:, None]
+    if groups is not None:
+        n_rows = int(max(rows.max(initial=0), positive_rows.max(initial=0))) + 1
+        keys = np.unique(groups.astype(np.int64) * n_rows + positive_rows)
+        known |= np.isin(groups.astype(np.int64)[:, None] * n_rows + rows, keys)
+    if self_rows is not None:
+        known |= rows == self_rows[:, None]
+    return known
+
+
 def mine_hard_negatives(
-    query_emb: np.ndarray, target_emb: np.ndarray, positive_rows: np.ndarray, per_query: int, candidates: int
+    query_emb: np.ndarray,
+    target_emb: np.ndarray,
+    positive_rows: np.ndarray,
+    per_query: int,
+    candidates: int,
+    groups: np.ndarray | None = None,
+    self_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Hard negatives (target rows, -1 padded) for each query.
 
     `target_emb` holds every candidate target (row r = target r); `positive_rows[i]` is query i's
-    positive. The threshold comes from positive scores vs the scores of the retrieved non-positives."""
+    positive; `groups` / `self_rows` name the other known positives (see known_positive_candidates).
+    The threshold comes from positive scores vs the scores of the retrieved non-positives."""
     target_emb = np.ascontiguousarray(target_emb, dtype=np.float32)
     index = faiss.IndexFlatIP(target_emb.shape[1])
     index.add(target_emb)
     k = min(candidates + 1, len(target_emb))
     sims, rows = index.search(np.ascontiguousarray(query_emb, dtype=np.float32), k)
     pos_scores = (query_emb * target_emb[positive_rows]).sum(1)
-    is_pos = rows == positive_rows[:, None]
+    is_pos = known_positive_candidates(rows, positive_rows, groups, self_rows)
     threshold, f1 = f1_optimal_threshold(pos_scores, sims[~is_pos])
     usable = ~is_pos & (sims < threshold)
     out = np.full((len(query_emb), per_query), -1, dtype=np.int64)
@@ -50,4 +73,10 @@ def mine_hard_negatives(
         has = first >= 0
         out[has, j] = rows[has, first[has]]
         usable[has, first[has]] = False
-    return out, {"threshold": threshold, "f1": f1, "dropped_false_negatives": dropped}
+    known = int((is_pos & (rows != positive_rows[:, None])).sum())
+    return out, {
+        "threshold": threshold,
+        "f1": f1,
+        "dropped_false_negatives": dropped,
+        "known_positives": known,
+    }

@@ -2,8 +2,9 @@
 
 - vision: a small `ViTModel` over the image patches, then a perceiver (learned queries attending to the
   patch tokens) so a fixed few vision tokens go on;
-- audio: a small `Wav2Vec2Model` over each fixed window of the waveform, windows averaged, then an
-  adapter to ONE token;
+- audio: a small `ASTModel` over the log-mel spectrogram of each fixed window (or a `Wav2Vec2Model`
+  over the raw waveform, `audio_encoder: wav2vec2`; see audio.py), windows averaged, then an adapter
+  to ONE token;
 - fusion: a bidirectional `BertModel` over `[audio ; vision ; instruction + text]`, whose word embeddings
   embed the text tokens (load it from a local pretrained folder to start from a real text model);
 - embedding: mean over the present tokens of tanh(hidden), L2-normalised; Matryoshka prefixes of it
@@ -23,11 +24,10 @@ from transformers import (
     PreTrainedModel,
     ViTConfig,
     ViTModel,
-    Wav2Vec2Config,
-    Wav2Vec2Model,
 )
 from transformers.utils import ModelOutput
 
+from recplug.student.audio import build_audio_encoder
 from recplug.student.configuration import OmniConfig
 
 TEXT, VISION, AUDIO = 0, 1, 2  # token type ids in the fusion transformer
@@ -100,24 +100,7 @@ class OmniEncoder(PreTrainedModel):
             add_pooling_layer=False,
         )
         self.perceiver = Perceiver(c.perceiver_queries, c.vision_hidden_size, c.hidden_size)
-        self.audio = Wav2Vec2Model(
-            Wav2Vec2Config(
-                hidden_size=c.audio_hidden_size,
-                num_hidden_layers=c.audio_layers,
-                num_attention_heads=4,
-                intermediate_size=2 * c.audio_hidden_size,
-                conv_dim=(32,) * 5,
-                conv_stride=(5, 4, 4, 2, 2),
-                conv_kernel=(10, 4, 4, 3, 3),
-                num_conv_pos_embeddings=16,
-                num_conv_pos_embedding_groups=4,
-                apply_spec_augment=False,
-                hidden_dropout=c.dropout,
-                attention_dropout=c.dropout,
-                feat_proj_dropout=c.dropout,
-                layerdrop=0.0,
-            )
-        )
+        self.audio = build_audio_encoder(c)
         self.audio_adapter = nn.Sequential(
             nn.Linear(c.audio_hidden_size, c.hidden_size),
             nn.GELU(),
@@ -148,12 +131,13 @@ class OmniEncoder(PreTrainedModel):
             )
 
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, samples) -> (B, 1, H): each fixed window encoded, windows averaged, then the adapter."""
+        """(B, samples) -> (B, 1, H): each fixed window encoded (a short clip zero-padded to one
+        window), windows averaged, then the adapter."""
         w = self.config.audio_window
-        n = max(audio.shape[1] // w, 1)
-        windows = audio[:, : n * w].reshape(audio.shape[0] * n, -1) if audio.shape[1] >= w else audio
-        frames = self.audio(windows).last_hidden_state.mean(1)  # (B * n, A)
-        return self.audio_adapter(frames.reshape(audio.shape[0], -1, frames.shape[-1]).mean(1))[:, None, :]
+        n = max(-(-audio.shape[1] // w), 1)
+        audio = F.pad(audio, (0, n * w - audio.shape[1]))
+        pooled = self.audio(audio.reshape(audio.shape[0] * n, w))  # (B * n, A)
+        return self.audio_adapter(pooled.reshape(audio.shape[0], n, -1).mean(1))[:, None, :]
 
     def forward(
         self,

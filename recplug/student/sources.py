@@ -7,6 +7,7 @@ Builders read only the training period (ts < train_end): held-out evaluation pai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -123,6 +124,13 @@ class PairSet:
 
     def __len__(self) -> int:
         return len(self.query_rows) if self.query_rows is not None else len(self.query_texts or [])
+
+    @cached_property
+    def query_groups(self) -> np.ndarray:
+        """(n,) int: pairs with the same query (item row or text) share a group: each pair's target
+        is a known positive of every pair in its group, never a negative."""
+        keys = self.query_rows if self.query_rows is not None else np.array(self.query_texts, dtype=str)
+        return np.unique(keys, return_inverse=True)[1].ravel()
 
 
 def coengagement_pairs(

@@ -264,7 +264,9 @@ class HardNegativeRefresh(Callback):
                 q = embed_entries(
                     module.encoder, self.run.store, self.run.tokenizer, view, texts=p.query_texts
                 )
-            hard, info = mine_hard_negatives(q, items, p.target_rows, m.per_query, m.candidates)
+            hard, info = mine_hard_negatives(
+                q, items, p.target_rows, m.per_query, m.candidates, p.query_groups, p.query_rows
+            )
             module.hard_negatives[s] = hard
             self.history.append({"step": step, "source": p.spec.name, **info})
         module.encoder.train()
@@ -360,6 +362,7 @@ def run_stage(
         lr=stage.lr,
         weight_decay=cfg.weight_decay,
         field_dropout=cfg.field_dropout,
+        text_dropout=cfg.text_dropout,
         max_text_tokens=cfg.max_text_tokens,
         modality_loss_weight=cfg.modality_loss_weight,
         seed=cfg.seed,

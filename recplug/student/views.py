@@ -57,6 +57,9 @@ class Encoding(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_text_tokens: int = Field(48, ge=4)
     field_dropout: float = Field(0.0, ge=0, lt=1)
+    text_dropout: float = Field(
+        0.0, ge=0, lt=1, description="drop ALL text of an item that has image or audio (training)"
+    )
 
 
 def _item_text(
@@ -74,7 +77,8 @@ def encode_inputs(
     store: ItemStore, tokenizer, entries: list[Entries], enc: Encoding, rng: np.random.Generator | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Model inputs for all entries of all sides, concatenated in order, and how many texts were
-    truncated. Field dropout (training) drops whole text fields at random, never all of a view's."""
+    truncated. Field dropout (training) drops whole text fields at random, never all of a view's; text
+    dropout drops all of an item's text when it has media."""
     texts, rows, use_image, use_audio = [], [], [], []
     for e in entries:
         if e.texts is not None:
@@ -90,6 +94,12 @@ def encode_inputs(
                 body = [
                     b or _item_text(store, int(i), e.view, None, 0.0) for b, i in zip(body, r, strict=True)
                 ]
+            if rng is not None and enc.text_dropout > 0 and {"image", "audio"} & set(e.view.modalities):
+                # the item is then its media alone: image and audio must carry what text would have
+                media = ("image" in e.view.modalities) & store.has_image.numpy()[r]
+                media |= ("audio" in e.view.modalities) & store.has_audio.numpy()[r]
+                drop = media & (rng.random(len(r)) < enc.text_dropout)
+                body = ["" if d else b for b, d in zip(body, drop, strict=True)]
         else:
             body = [""] * len(r)
         texts += [f"{e.view.instruction} : {b}" if (e.view.instruction and b) else b for b in body]
