@@ -80,11 +80,6 @@ class ContentModule(L.LightningModule):
     def temperature(self, source: int) -> torch.Tensor:
         return self.log_temperature[source].exp().clamp(min=0.01, max=1.0)
 
-    def on_train_start(self) -> None:
-        # the encoder arrives in eval mode after an evaluation, balancing or from_pretrained, and
-        # Lightning keeps the mode it finds: without this a later stage trained with no dropout
-        self.train()
-
     def encode(self, entries: list[Entries], rng: np.random.Generator | None):
         inputs, stats = encode_inputs(self.store, self.tokenizer, entries, self.enc, rng)
         self.counters["truncated_texts"] += stats["truncated_texts"]

@@ -8,8 +8,9 @@ import numpy as np
 
 from recplug.data.world import GroundTruth
 from recplug.data.world.checks import ridge_probe_hits
-from recplug.data.world.vocab import ATTRIBUTES
+from recplug.data.world.vocab import ATTRIBUTES, word_table
 from recplug.metrics.intervals import MetricRow, make_row, metric_row
+from recplug.student.evaluate import catalog_ranks, recall_rows
 
 MODALITIES = ("image", "audio", "text")
 
@@ -54,3 +55,31 @@ def probe_chance_rows(
     return [
         make_row(experiment, "chance", metric, "all", (share[k],) * 3, len(values)) for metric, k in names
     ]
+
+
+def names_text_attribute(texts: list[str]) -> np.ndarray:
+    """(n,) bool: the query names a text attribute (a topic or style word); False means all its
+    attribute words name image or audio attributes, which no item text shows."""
+    text_words = {str(w) for a in ATTRIBUTES if a.modality == "text" for w in word_table(a.name)[0]}
+    return np.array([bool(text_words & set(t.lower().split())) for t in texts], dtype=bool)
+
+
+def q2i_by_query_words_rows(
+    query_emb: np.ndarray,
+    item_emb: np.ndarray,
+    texts: list[str],
+    targets: np.ndarray,
+    warm: np.ndarray,
+    variant: str,
+    n_boot: int = 500,
+    experiment: str = "student",
+) -> list[MetricRow]:
+    """q2i Recall@10/50 (warm targets) split by what the query names: media words only, or some text
+    word. A text-only model can only guess on the first kind."""
+    ranks = catalog_ranks(query_emb, item_emb, targets)
+    has_text = names_text_attribute(texts)
+    rows = []
+    for name, sel in (("media-word queries", ~has_text & warm), ("text-word queries", has_text & warm)):
+        if sel.any():
+            rows += recall_rows(f"q2i, {name},", variant, ranks[sel], "warm", n_boot, (10, 50), experiment)
+    return rows

@@ -14,6 +14,7 @@ COLUMNS = (
     "q2i recall@50",
     "q2i AUC",
     "category NMI",
+    "q2i, media-word queries, recall@50",
     "image attribute probe",
     "audio attribute probe",
 )

@@ -39,7 +39,7 @@ from recplug.student.items import ItemStore, load_items, with_rendered_media
 from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.modeling import OmniEncoder
-from recplug.student.probes import attribute_probe_rows, probe_chance_rows
+from recplug.student.probes import attribute_probe_rows, probe_chance_rows, q2i_by_query_words_rows
 from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
 from recplug.student.sources import PairSet, build_pairs
 from recplug.student.tokenizer import load_tokenizer, train_tokenizer
@@ -75,9 +75,17 @@ class StudentRun:
         """The world's ground truth when the data is a generated world (evaluation only)."""
         return ground_truth_of(self.ds.root)
 
-    def probe_rows(self, emb: np.ndarray, variant: str) -> list[MetricRow]:
-        """Attribute probes of item embeddings (row = store row); none on real data."""
-        return attribute_probe_rows(emb, self.store.item_ids, self.truth, variant) if self.truth else []
+    def world_rows(self, emb: np.ndarray, query_emb: np.ndarray | None, variant: str) -> list[MetricRow]:
+        """What only a generated world can say (none on real data): attribute probes of the item
+        embeddings (row = store row), and q2i split by whether the query names media attributes only."""
+        if self.truth is None:
+            return []
+        rows = attribute_probe_rows(emb, self.store.item_ids, self.truth, variant)
+        texts, targets = self.eval_pairs.queries
+        if query_emb is not None and len(targets):
+            warm = ~self.eval_pairs.cold_rows[targets]
+            rows += q2i_by_query_words_rows(query_emb, emb, texts, targets, warm, variant)
+        return rows
 
 
 def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
@@ -188,7 +196,7 @@ def evaluate_student(
             for texts in (run.eval_pairs.queries[0], run.eval_pairs.graded[0])
         )
     rows = evaluate_embeddings(emb, q, g, run.eval_pairs, run.store, variant, seed=run.cfg.seed)
-    return rows + run.probe_rows(emb, variant), emb
+    return rows + run.world_rows(emb, q, variant), emb
 
 
 def tfidf_rows(run: StudentRun) -> list[MetricRow]:
@@ -199,7 +207,7 @@ def tfidf_rows(run: StudentRun) -> list[MetricRow]:
     graded = tf.embed_texts(ep.graded[0]) if len(ep.queries[0]) else None
     rows = evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
     chance = probe_chance_rows(run.store.item_ids, run.truth) if run.truth else []
-    return rows + run.probe_rows(tf.items, "tfidf baseline") + chance
+    return rows + run.world_rows(tf.items, queries, "tfidf baseline") + chance
 
 
 def source_sample_embeddings(run: StudentRun, encoder: OmniEncoder, n: int) -> list[np.ndarray]:
@@ -335,6 +343,9 @@ def fit_resumable(
         default_root_dir=folder,
     )
     last = folder / "checkpoints" / "last.ckpt"
+    # the model arrives in eval mode after an evaluation, balancing or from_pretrained, and Lightning
+    # keeps the mode it finds: without this, stage II trained with no dropout
+    module.train()
     trainer.fit(
         module,
         datamodule=data,
@@ -389,7 +400,9 @@ def run_stage(
         "world_size": trainer.world_size,
         "counters": module.counters,
         "mining": miner.history if miner else [],
-        "temperatures": {p.spec.name: float(module.temperature(i)) for i, p in enumerate(run.pairsets)},
+        "temperatures": {
+            p.spec.name: float(module.temperature(i).detach()) for i, p in enumerate(run.pairsets)
+        },
     }
 
 

@@ -165,7 +165,6 @@ def train_cre(
     teachers = [load_teacher(t, run.store) for t in cfg.teachers]
     data, data_report = cre_data(ds, run, teachers, cfg)
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
-    encoder.train()  # from_pretrained returns eval mode; Lightning would keep it (no dropout)
     # one module for all phases: the heads carry over from one phase to the next
     module = CREModule(encoder, seq, run.store, run.tokenizer, run.cfg.item_view, teachers, data, cfg, 0.0)
     phases = {}
