@@ -35,7 +35,11 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
         for r in report["rows"]
         if r["variant"] == "tfidf baseline" and r["split"] == "warm"
     }
-    assert tfidf["q2i recall@50"] > 5 * 50 / 1000  # the text baseline is a real, non-trivial bar
+    # the text baseline is a real bar (twice chance) on queries that name text attributes, and blind
+    # (no better than chance) on queries that name only image or audio attributes
+    assert tfidf["q2i recall@50"] > 2 * 50 / 1000
+    assert tfidf["q2i, text-word queries, recall@50"] > 2 * 50 / 1000
+    assert tfidf["q2i, media-word queries, recall@50"] < 1.5 * 50 / 1000
     assert sum(v > 0 for v in report["stages"]["II"]["weights"].values()) == 2  # the 2 closest sources
     assert (
         main(
