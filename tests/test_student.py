@@ -239,6 +239,8 @@ def test_config_errors_name_the_problem(tmp_path):
         new_encoder(
             type("R", (), {"cfg": _cfg(text_pretrained=str(tmp_path / "missing")), "tokenizer": [0] * 1000})()
         )
+    with pytest.raises(ValueError, match="model.audio_encoder: 'mp3' is not one of"):
+        new_encoder(type("R", (), {"cfg": _cfg(model={"audio_encoder": "mp3"}), "tokenizer": [0] * 1000})())
 
 
 def test_info_nce_masks_duplicates_of_the_positive():

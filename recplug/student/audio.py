@@ -21,6 +21,16 @@ from recplug.student.configuration import OmniConfig
 AUDIO_ENCODERS = ("ast", "wav2vec2")
 
 
+def transformer_size(c: OmniConfig) -> dict:
+    """The transformer size keys both audio encoders take from the student's config."""
+    return {
+        "hidden_size": c.audio_hidden_size,
+        "num_hidden_layers": c.audio_layers,
+        "num_attention_heads": 4,
+        "intermediate_size": 2 * c.audio_hidden_size,
+    }
+
+
 class LogMelSpectrogram(nn.Module):
     """(B, samples) -> (B, frames, mel bins): Hann-windowed STFT power through a mel filterbank, log,
     then standardised per clip (a clip's loudness says nothing about the item)."""
@@ -60,10 +70,7 @@ class SpectrogramEncoder(nn.Module):
         stride = max(c.audio_patch_size // 2, 1)
         self.ast = ASTModel(
             ASTConfig(
-                hidden_size=c.audio_hidden_size,
-                num_hidden_layers=c.audio_layers,
-                num_attention_heads=4,
-                intermediate_size=2 * c.audio_hidden_size,
+                **transformer_size(c),
                 patch_size=c.audio_patch_size,
                 frequency_stride=stride,
                 time_stride=stride,
@@ -86,10 +93,7 @@ class WaveformEncoder(nn.Module):
         super().__init__()
         self.wav2vec2 = Wav2Vec2Model(
             Wav2Vec2Config(
-                hidden_size=c.audio_hidden_size,
-                num_hidden_layers=c.audio_layers,
-                num_attention_heads=4,
-                intermediate_size=2 * c.audio_hidden_size,
+                **transformer_size(c),
                 conv_dim=(32,) * 5,
                 conv_stride=(5, 4, 4, 2, 2),
                 conv_kernel=(10, 4, 4, 3, 3),
