@@ -54,7 +54,8 @@ class StudentConfig(BaseModel):
     stages: list[StageSpec] = Field(
         default_factory=lambda: [
             # broad first (2/3 of the steps), then short specialised stages: on the demo world this
-            # split beat 300/150/150 on q2i (README, student figures) at the same 600 steps
+            # split beat 300/150/150 on q2i at the same 600 steps (Recall@50 0.195 -> 0.209, AUC
+            # 0.813 -> 0.825, seed 0)
             StageSpec(name="I", steps=400, sources="all"),
             StageSpec(name="II", steps=100, sources="closest", lr=3e-4),
             StageSpec(name="III", steps=100, sources="closest", hard_negatives=True, lr=2e-4),
