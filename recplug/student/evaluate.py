@@ -171,7 +171,12 @@ def evaluate_embeddings(
         # per query: its relevant item against AUC_NEGATIVES random items scored by the same query
         # (comparing across queries would measure how similarity scales differ between queries)
         negs = np.random.default_rng([seed, 37]).integers(0, len(item_emb), (len(g_rows), AUC_NEGATIVES))
-        neg_sim = np.einsum("qd,qnd->qn", graded_emb, item_emb[negs])
+        neg_sim = np.concatenate(  # in chunks: (pairs, negatives, dim) at once is large on big catalogs
+            [
+                np.einsum("qd,qnd->qn", graded_emb[lo : lo + 1024], item_emb[negs[lo : lo + 1024]])
+                for lo in range(0, len(negs), 1024)
+            ]
+        )
         auc = (pos_sim[:, None] > neg_sim).mean(1) + 0.5 * (pos_sim[:, None] == neg_sim).mean(1)
         rows.append(metric_row("student", variant, "q2i AUC", "all", auc, n_boot))
         sub = np.random.default_rng([seed, 43]).permutation(len(g_score))[:KENDALL_MAX]  # O(n^2) statistic
