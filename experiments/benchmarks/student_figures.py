@@ -61,12 +61,13 @@ def runs_for(base: StudentConfig) -> dict[str, StudentConfig]:
     }
 
 
+BASELINES = ("tfidf baseline", "chance")
+
+
 def renamed(name: str, r: dict, seed_tag: str) -> dict | None:
-    """The rows a run contributes: the progressive run's stages and baselines, the others' final
-    student; variants named after the run (and the seed when there are several)."""
+    """The rows a run contributes: the progressive run's stages, the others' final student; variants
+    named after the run (and the seed when there are several). Baselines are taken apart, once."""
     v = r["variant"]
-    if v in ("tfidf baseline", "chance"):
-        return {**r, "variant": v} if name == "omni progressive" and not seed_tag else None
     if name == "omni progressive" and v.startswith("stage"):
         return {**r, "variant": f"{name}: {v}{seed_tag}"}
     if name != "omni progressive" and v == "student":
@@ -77,14 +78,13 @@ def renamed(name: str, r: dict, seed_tag: str) -> dict | None:
 def difference_table(rows: list[dict], seeds: list[int]) -> str:
     """Progressive (stage III) minus all-in-one, per seed and metric (warm split / all)."""
     by = {(r["variant"], r["metric"], r["split"]): r["mean"] for r in rows}
-    last = "III"
     lines = ["| seed | " + " | ".join(SUMMARY) + " |", "|---|" + "---|" * len(SUMMARY)]
     for seed in seeds:
         tag = f" (seed {seed})" if len(seeds) > 1 else ""
         cells = []
         for m in SUMMARY:
             split = "all" if m in ("q2i AUC", "category NMI") else "warm"
-            a = by.get((f"omni progressive: stage {last}{tag}", m, split))
+            a = by.get((f"omni progressive: stage III{tag}", m, split))
             b = by.get((f"omni all-in-one{tag}", m, split))
             cells.append(f"{a - b:+.3f}" if a is not None and b is not None else "")
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
@@ -106,8 +106,8 @@ def main() -> None:
         for name, cfg in runs_for(load_student_config(seed=seed)).items():
             folder = out / f"{name.replace(' ', '_')}{f'_seed{seed}' if tag else ''}"
             report = train_student(args.data, folder, cfg, progress=False)
-            if tag and seed == args.seeds[0] and name == "omni progressive":  # baselines once, unseeded
-                rows += [r for r in report["rows"] if r["variant"] in ("tfidf baseline", "chance")]
+            if seed == args.seeds[0] and name == "omni progressive":  # no training in them: once
+                rows += [r for r in report["rows"] if r["variant"] in BASELINES]
             rows += [x for r in report["rows"] if (x := renamed(name, r, tag)) is not None]
     md = student_table(rows)
     md += "\n\nProgressive (stage III) minus all-in-one of the same total steps:\n\n"
