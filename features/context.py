@@ -24,7 +24,9 @@ class ContextFeatures:
         "item_rate",
     ]
 
-    def __init__(self, interactions: pl.DataFrame, positive: pl.Expr):
+    def __init__(self, interactions: pl.DataFrame, positive: pl.Expr, prior_until: int | None = None):
+        """`prior_until`: the global positive rate (the smoothing prior) is taken over interactions
+        before this ts only (the pipeline passes the test period's start)."""
         frame = interactions.select("user_id", "item_id", "ts", positive.alias("_pos"))
         pos = frame.filter(pl.col("_pos"))
         ts = frame["ts"].to_numpy()
@@ -32,7 +34,8 @@ class ContextFeatures:
         self.user_liked = EventIndex(pos["user_id"].to_numpy(), pos["ts"].to_numpy())
         self.item_shown = EventIndex(frame["item_id"].to_numpy(), ts)
         self.item_liked = EventIndex(pos["item_id"].to_numpy(), pos["ts"].to_numpy())
-        self.global_rate = float(pos.height / max(frame.height, 1))
+        prior = frame if prior_until is None else frame.filter(pl.col("ts") < prior_until)
+        self.global_rate = float(prior["_pos"].sum() / max(prior.height, 1))
 
     def _rate(self, liked: np.ndarray, shown: np.ndarray) -> np.ndarray:
         return (liked + PRIOR_RATE_WEIGHT * self.global_rate) / (shown + PRIOR_RATE_WEIGHT)

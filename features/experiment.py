@@ -58,7 +58,9 @@ class RankingRun:
             for name, folder in feature_sources.items()
         }
         self.imps: Impressions = load_impressions(self.ds, self.cfg.max_history)
-        self.context = ContextFeatures(self.ds.interactions, self.ds.meta.positive_rule.expr())
+        self.context = ContextFeatures(
+            self.ds.interactions, self.ds.meta.positive_rule.expr(), prior_until=self.ds.meta.splits.valid_end
+        )
         imps = self.imps
         self.context_values = self.context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths)
         self.fit_rows, self.select_rows = imps.fit_rows(self.cfg.fit_on, self.cfg.select_fraction)
@@ -263,7 +265,8 @@ def run_ranking(
         v.name: [_seed_outputs(run, v, seed, out_dir / v.slug / f"seed{seed}") for seed in seeds]
         for v in parsed
     }
-    rows, undefined = ranking_rows(run.imps, scores, cfg.n_boot)
+    widening: list[dict] = []
+    rows, undefined = ranking_rows(run.imps, scores, cfg.n_boot, widening=widening)
     for message in undefined:
         log.warning(message)
     summary = {
@@ -273,6 +276,8 @@ def run_ranking(
         "leakage": leakage,
         "fit_on": cfg.fit_on,
         "seeds": list(seeds),
+        "intervals": "two-level bootstrap: users, then training seeds (paired across variants)",
+        "interval_widening": widening,
         "variants": list(variants),
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))

@@ -1,13 +1,20 @@
 """Report rows of the ranking experiment from test-period scores: each metric is the mean over seeds,
-its interval a user-level bootstrap, and every variant's difference to the baseline is paired (both use
-the same user resamples), which is what makes small AUC gains measurable."""
+its interval a two-level bootstrap (users, then training seeds), and every variant's difference to the
+baseline is paired (both use the same resamples), which is what makes small AUC gains measurable."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from features.impressions import Impressions
-from recplug.metrics.classification import Metric, MetricUndefined, group_auc, metric_draws, metric_value
+from recplug.metrics.classification import (
+    Metric,
+    MetricUndefined,
+    combine_seed_draws,
+    group_auc,
+    metric_seed_draws,
+    metric_value,
+)
 from recplug.metrics.intervals import MetricRow
 
 METRICS: tuple[Metric, ...] = ("auc", "gauc", "logloss")
@@ -67,10 +74,19 @@ def point_metrics(imps: Impressions, scores: np.ndarray) -> dict[str, dict[str, 
 
 
 def ranking_rows(
-    imps: Impressions, scores: dict[str, list[np.ndarray]], n_boot: int = 500, seed: int = 0
+    imps: Impressions,
+    scores: dict[str, list[np.ndarray]],
+    n_boot: int = 500,
+    seed: int = 0,
+    widening: list[dict] | None = None,
 ) -> tuple[list[MetricRow], list[str]]:
     """(rows, messages for metrics that are undefined on a split). `scores[variant]` holds one array
-    of probabilities for the test-period rows (`imps.rows("test")`) per training seed."""
+    of probabilities for the test-period rows (`imps.rows("test")`) per training seed.
+
+    Intervals are a two-level bootstrap: each draw resamples users and then training seeds (the same
+    resample for every variant, so differences stay paired); they hold the models' seed-to-seed
+    variance as well as user sampling. When `widening` is a list, each difference row appends to it
+    its interval with users resampled alone, beside the one reported."""
     test = imps.rows("test")
     rows: list[MetricRow] = []
     undefined: list[str] = []
@@ -81,19 +97,31 @@ def ranking_rows(
         for metric in METRICS:
             try:
                 draws = {
-                    v: metric_draws(metric, labels, users, [s[mask] for s in sets], n_boot, seed, what)
+                    v: metric_seed_draws(metric, labels, users, [s[mask] for s in sets], n_boot, seed, what)
                     for v, sets in scores.items()
                 }
             except MetricUndefined as e:
                 undefined.append(f"{metric}: {e}")
                 continue
             for v, (value, d) in draws.items():
-                rows.append(_row(v, metric, split, value, d, len(labels)))
+                rows.append(_row(v, metric, split, value, combine_seed_draws(d, seed), len(labels)))
             if BASELINE in draws:
                 base, base_draws = draws[BASELINE]
                 for v, (value, d) in draws.items():
-                    if v != BASELINE:
-                        rows.append(
-                            _row(v, f"{metric}_diff", split, value - base, d - base_draws, len(labels))
+                    if v == BASELINE:
+                        continue
+                    both = combine_seed_draws(d, seed) - combine_seed_draws(base_draws, seed)
+                    row = _row(v, f"{metric}_diff", split, value - base, both, len(labels))
+                    rows.append(row)
+                    if widening is not None:
+                        users_only = _row(v, "", split, 0.0, d.mean(1) - base_draws.mean(1), 0)
+                        widening.append(
+                            {
+                                "variant": v,
+                                "metric": f"{metric}_diff",
+                                "split": split,
+                                "ci_users_only": [users_only["ci_low"], users_only["ci_high"]],
+                                "ci_users_and_seeds": [row["ci_low"], row["ci_high"]],
+                            }
                         )
     return rows, undefined

@@ -1,11 +1,11 @@
 """What one simulated variant produced, and its report rows (LT7 / LT14 with intervals, and the paired
 difference from a baseline variant).
 
-Intervals: each user's active days are averaged over the simulation seeds, then the mean over users
-gets a percentile bootstrap over users (`recplug.metrics.bootstrap_ci`). Users are independent in the
-world (nobody's response depends on anyone else's), so users are the units, as in an online A/B test;
-seeds only reduce each user's simulation noise. A difference is paired: per user, variant minus
-baseline on the same seeds, so the common random numbers cancel in the pairs.
+Intervals: a two-level percentile bootstrap (`recplug.metrics.intervals.two_level_bootstrap`) that
+resamples users and then seeds. Simulation seed k runs the ranking model of training seed k, so the seeds
+carry model variance as well as simulation noise, and the interval holds both. A difference is paired:
+per user and seed, variant minus baseline on the same simulation seed, so the common random numbers
+cancel in the pairs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recplug.metrics.intervals import MetricRow, metric_row
+from recplug.metrics.intervals import MetricRow, make_row, two_level_bootstrap
 
 EXPERIMENT = "lt"
 LIGHT_SHARE = 0.2  # the "light" split: this share of users with the fewest logged positives
@@ -63,9 +63,12 @@ def lt_rows(
     baseline: str | None = None,
     horizons: tuple[int, ...] = (7, 14),
     n_boot: int = 1000,
+    widening: list[dict] | None = None,
 ) -> list[MetricRow]:
     """Rows `lt{h}` per variant and split and, with a `baseline`, `lt{h}_diff` (variant - baseline)
-    for every other variant, on the same users and seeds. Horizons beyond the simulation are skipped."""
+    for every other variant, on the same users and seeds. Horizons beyond the simulation are skipped.
+    When `widening` is a list, each difference row appends its users-only interval beside the one
+    reported (users and seeds)."""
     by_name = {r.variant: r for r in results} if isinstance(results, list) else dict(results)
     if baseline is not None and baseline not in by_name:
         raise ValueError(f"baseline '{baseline}' is not among the variants {sorted(by_name)}")
@@ -75,10 +78,21 @@ def lt_rows(
         if base is not None:
             _check_paired(res, base)
         for h in (h for h in horizons if h <= res.days):
-            per_user = res.lt(h).mean(0)
             for split, mask in res.splits().items():
-                rows.append(metric_row(EXPERIMENT, name, f"lt{h}", split, per_user[mask], n_boot))
+                n = int(mask.sum())
+                est, _ = two_level_bootstrap(res.lt(h)[:, mask], n_boot)
+                rows.append(make_row(EXPERIMENT, name, f"lt{h}", split, est, n))
                 if base is not None:
-                    diff = per_user - base.lt(h).mean(0)
-                    rows.append(metric_row(EXPERIMENT, name, f"lt{h}_diff", split, diff[mask], n_boot))
+                    est, users_only = two_level_bootstrap((res.lt(h) - base.lt(h))[:, mask], n_boot)
+                    rows.append(make_row(EXPERIMENT, name, f"lt{h}_diff", split, est, n))
+                    if widening is not None:
+                        widening.append(
+                            {
+                                "variant": name,
+                                "metric": f"lt{h}_diff",
+                                "split": split,
+                                "ci_users_only": list(users_only),
+                                "ci_users_and_seeds": [est[1], est[2]],
+                            }
+                        )
     return rows

@@ -158,7 +158,7 @@ def repeated(cand: np.ndarray) -> np.ndarray:
 def simulate_lt(
     world: World,
     data: str | Path | Dataset | LTStart,
-    scorer: Scorer,
+    scorer: Scorer | Sequence[Scorer],
     days: int = 14,
     seeds: Sequence[int] = (0, 1, 2),
     users: np.ndarray | None = None,
@@ -172,6 +172,8 @@ def simulate_lt(
 
     `data` is the dataset folder the world generated (or its `lt_start`, to share the replay between
     variants); `users` optionally restricts the simulation to these user ids (others never return).
+    `scorer` is one ranker for every seed, or one per seed (seed k simulated with the k-th: the
+    model trained with seed k, so the seeds carry model variance too).
     """
     t0 = time.perf_counter()
     start = data if isinstance(data, LTStart) else lt_start(world, data, history_cap)
@@ -181,7 +183,13 @@ def simulate_lt(
         raise ValueError(f"users must be user ids in 1..{n}; got {ids.min()}..{ids.max()}")
     sim = Simulator(world, start, ids - 1, history_cap)
     seeds = tuple(int(s) for s in seeds)
-    runs = [sim.run(scorer, s, days, pairs_per_call, progress, f"LT {variant} seed {s}") for s in seeds]
+    per_seed = list(scorer) if isinstance(scorer, Sequence) else [scorer] * len(seeds)
+    if len(per_seed) != len(seeds):
+        raise ValueError(f"'{variant}': {len(per_seed)} scorers for {len(seeds)} seeds; give one per seed")
+    runs = [
+        sim.run(sc, s, days, pairs_per_call, progress, f"LT {variant} seed {s}")
+        for sc, s in zip(per_seed, seeds, strict=True)
+    ]
     counts = start.positives[ids - 1]
     light = counts <= np.quantile(counts, LIGHT_SHARE)
     return LTResult(

@@ -70,8 +70,9 @@ class LTStage(_Stage):
     horizons: list[int] = Field(default_factory=lambda: [7, 14])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     variants: list[str] = Field(
-        default_factory=lambda: ["baseline", "+match+sid", "+match:content"],
-        description="ranking variants simulated (simulation seed k uses the model of ranking seed k)",
+        default_factory=lambda: ["baseline", "+match", "+match:content"],
+        description="ranking variants simulated (simulation seed k uses the model of ranking seed k); "
+        "'+match' against '+match:content' isolates what CRE adds",
     )
     references: list[Literal["random", "popularity", "oracle"]] = Field(
         default_factory=lambda: ["random", "oracle"], description="reference rankers simulated beside them"
@@ -113,6 +114,12 @@ class PipelineConfig(_Stage):
             if missing:
                 raise ValueError(
                     f"lt.variants {missing} are not among ranking.variants {self.ranking.variants}"
+                )
+            unseeded = [s for s in self.lt.seeds if s not in self.ranking.seeds]
+            if unseeded:
+                raise ValueError(
+                    f"lt.seeds {unseeded} are not among ranking.seeds {self.ranking.seeds} "
+                    "(simulation seed k ranks with the model of ranking seed k)"
                 )
         return self
 

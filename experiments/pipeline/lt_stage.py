@@ -1,6 +1,6 @@
-"""The LT stage: on a generated world, simulate days after the logs with each ranking variant (the model
-of ranking seed 0) and the reference rankers, over several simulation seeds; on any data, the log-based
-proxy from the variants' test scores."""
+"""The LT stage: on a generated world, simulate days after the logs with each ranking variant and the
+reference rankers, over several simulation seeds (seed k ranks with the model of ranking seed k); on any
+data, the log-based proxy from the variants' test scores (ranking seed 0)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,16 @@ from recplug.data.io import atomic_write_text
 from recplug.metrics.intervals import MetricRow
 
 
-def _models(paths: Paths, variants: list[str]) -> dict[str, Path]:
+def _models(paths: Paths, variants: list[str], seeds: list[int]) -> dict[str, list[Path]]:
+    """Each variant's ranking model of every LT seed: simulation seed k runs the model of ranking seed k."""
     from features.pipeline import Variant
 
     out = {}
     for v in variants:
-        f = paths.ranking / Variant.parse(v, "student").slug / "seed0" / "model.safetensors"
-        if not f.is_file():
-            raise ValueError(f"lt: variant '{v}' has no trained model at {f}; run the ranking stage first")
-        out[v] = f
+        out[v] = [paths.ranking_model(Variant.parse(v, "student").slug, seed) for seed in seeds]
+        missing = [f for f in out[v] if not f.is_file()]
+        if missing:
+            raise ValueError(f"lt: variant '{v}' has no trained model at {missing[0]}; run the ranking stage first")
     return out
 
 
@@ -34,12 +35,12 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
     from features.experiment import RankingRun
     from features.train import RankingConfig
 
-    models = _models(paths, cfg.lt.variants)
+    models = _models(paths, cfg.lt.variants, cfg.lt.seeds)
     key = {
         "stage": "lt",
         "lt": cfg.lt.model_dump(mode="json"),
         "ranking": cfg.ranking.model_dump(mode="json"),
-        "models": {v: f.stat().st_mtime_ns for v, f in models.items()},
+        "models": {v: [f.stat().st_mtime_ns for f in fs] for v, fs in models.items()},
     }
     if is_done(paths.lt, key):
         print(f"[lt] {paths.lt} is up to date: skipped")
@@ -51,9 +52,10 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
         paths.root / "features",
         cfg.progress,
     )
-    scorers = {v: run.scorer(*run.load_model(run.variant(v), f)) for v, f in models.items()}
-    for scorer in scorers.values():
-        scorer.threads = cfg.lt.scorer_threads
+    scorers = {v: [run.scorer(*run.load_model(run.variant(v), f)) for f in fs] for v, fs in models.items()}
+    for per_seed in scorers.values():
+        for scorer in per_seed:
+            scorer.threads = cfg.lt.scorer_threads
     rows: list[MetricRow] = []
     info: dict = {}
     with timed("lt: simulator"):
@@ -92,10 +94,20 @@ def simulate(
         )
         results[name], seconds[name] = res, res.seconds
     horizons = tuple(h for h in cfg.lt.horizons if h <= cfg.lt.days)
-    rows = lt_rows(results, baseline="baseline" if "baseline" in results else None, horizons=horizons)
+    widening: list[dict] = []
+    rows = lt_rows(
+        results, baseline="baseline" if "baseline" in results else None, horizons=horizons, widening=widening
+    )
     plot_lt_curves(results, paths.plots / "lt_curves.png")
     daily = {name: r.daily_active().mean(0).tolist() for name, r in results.items()}
-    return rows, {"seconds": seconds, "daily_active_share": daily, "start_day": start.day}
+    return rows, {
+        "seconds": seconds,
+        "daily_active_share": daily,
+        "start_day": start.day,
+        "models": "simulation seed k ranks with the model of ranking seed k",
+        "intervals": "two-level bootstrap: users, then seeds (paired across variants)",
+        "interval_widening": widening,
+    }
 
 
 def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow], list[str]]:
@@ -106,9 +118,7 @@ def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow],
     test = run.imps.rows("test")
     rows, undefined = [], []
     for v in cfg.lt.variants:
-        scores = np.load(
-            paths.ranking / run.variant(v).slug / "seed0" / "test_scores.npy", allow_pickle=False
-        )
+        scores = np.load(paths.ranking_scores(run.variant(v).slug, 0), allow_pickle=False)
         frame = pl.DataFrame(
             {
                 "user_id": run.imps.user_id[test],

@@ -94,6 +94,50 @@ def plot_by_stage(rows: Sequence[MetricRow], path: Path) -> Path | None:
     return path
 
 
+def integrity_section(student: dict, ranking: dict, lt: dict) -> str:
+    """What the run held out and how its intervals are made: the mode (inductive or transductive),
+    the student's validation split, what the evaluation excluded, and how much the training seeds
+    widen the ranking and LT intervals over a users-only bootstrap."""
+    h, ev = student.get("holdout", {}), student.get("evaluation", {})
+    q = h.get("query_rows", {})
+    lines = [
+        f"- Student mode: **{h.get('mode', '?')}**"
+        + (
+            f" ({h.get('untrained_items', 0):,} items created at or after the cut-off are embedded, never trained on)"
+            if h.get("mode") == "inductive"
+            else " (items created after the cut-off trained too: cold-item figures are transductive)"
+        ),
+        f"- Every choice is made on validation data: balancing compares the sources with "
+        f"{h.get('validation_coengagement_pairs', 0):,} co-engagement pairs of the training period's last "
+        f"window (ts >= {h.get('validation_start_ts', '?')}, not trained on) and {q.get('valid', 0):,} "
+        f"validation query rows; {q.get('test', 0):,} test query rows and the test period are used for "
+        "evaluation only. The ranker selects its epoch on a time-held-out part of the validation period.",
+        f"- Out of sample: {ev.get('coengagement_test_pairs_excluded_as_training_pairs', 0):,} of "
+        f"{ev.get('coengagement_test_pairs', 0):,} test co-engagement pairs were training pairs and are "
+        f"excluded; category metrics use the {ev.get('category_items_never_trained', 0):,} items whose "
+        "label never trained; the tokenizer learnt training text only.",
+    ]
+    widening = (ranking.get("interval_widening") or []) + (lt.get("interval_widening") or [])
+    if widening:
+        lines += [
+            "- Intervals resample users and then training seeds (two-level bootstrap); LT simulation seed k "
+            "ranks with ranking seed k. Width of each paired difference's 95% interval, users alone -> "
+            "users and seeds:",
+            "",
+            "| variant | metric | split | users only | users and seeds |",
+            "|---|---|---|---|---|",
+        ]
+        for w in widening:
+            if w["split"] != "all":
+                continue
+            a, b = w["ci_users_only"], w["ci_users_and_seeds"]
+            lines.append(
+                f"| {w['variant']} | {w['metric']} | {w['split']} | [{a[0]:.4f}, {a[1]:.4f}] "
+                f"({a[1] - a[0]:.4f}) | [{b[0]:.4f}, {b[1]:.4f}] ({b[1] - b[0]:.4f}) |"
+            )
+    return "\n".join(lines)
+
+
 def write_report(root: Path, name: str, rows: list[MetricRow], notes: dict, sections: dict[str, str]) -> Path:
     """report.json and report.md in the run folder; `sections` are extra markdown blocks by title."""
     plots = root / "plots"

@@ -11,7 +11,7 @@ import yaml
 from experiments.commands.common import peak_rss_mib, timed
 from experiments.pipeline.config import PipelineConfig
 from experiments.pipeline.lt_stage import lt_stage
-from experiments.pipeline.report import write_report
+from experiments.pipeline.report import integrity_section, write_report
 from experiments.pipeline.stages import (
     Paths,
     cre_stage,
@@ -65,6 +65,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         if cfg.lt.enabled:
             rows += stage("lt", lt_stage, cfg, paths, data_dir)
     notes = {"seconds_per_stage": seconds, "peak_memory_mib": round(peak_rss_mib())}
+    lt, summary = {}, {}
     lt_summary = paths.lt / "metrics.json"
     if lt_summary.is_file():
         lt = json.loads(lt_summary.read_text())
@@ -73,7 +74,14 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     ranking_summary = paths.ranking / "metrics.json"
     if ranking_summary.is_file():
         summary = json.loads(ranking_summary.read_text())
-        notes["ranking"] = {k: summary.get(k) for k in ("undefined", "splits", "leakage", "fit_on")}
+        notes["ranking"] = {
+            k: summary.get(k) for k in ("undefined", "splits", "leakage", "fit_on", "intervals")
+        }
+    student = json.loads((paths.student / "metrics.json").read_text())
+    notes["student"] = {k: student.get(k) for k in ("holdout", "evaluation")}
+    sections["Evaluation integrity: what was held out, how intervals are made"] = integrity_section(
+        student, summary, lt.get("simulator", {})
+    )
     report = write_report(paths.root, cfg.name, rows, notes, sections)
     print(f"[run] report: {report} (and report.json, plots/)")
     return report

@@ -39,6 +39,12 @@ class Paths:
     def ranking(self) -> Path:
         return self.root / "ranking"
 
+    def ranking_model(self, slug: str, seed: int) -> Path:
+        return self.ranking / slug / f"seed{seed}" / "model.safetensors"
+
+    def ranking_scores(self, slug: str, seed: int) -> Path:
+        return self.ranking / slug / f"seed{seed}" / "test_scores.npy"
+
     @property
     def lt(self) -> Path:
         return self.root / "lt"

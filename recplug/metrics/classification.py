@@ -168,7 +168,7 @@ def metric_value(metric: Metric, labels, users, scores, what: str = "the data") 
     raise ValueError(f"unknown metric '{metric}'; known: auc, gauc, logloss")
 
 
-def metric_draws(
+def metric_seed_draws(
     metric: Metric,
     labels: np.ndarray,
     users: np.ndarray,
@@ -178,7 +178,8 @@ def metric_draws(
     what: str = "the data",
 ) -> tuple[float, np.ndarray]:
     """(value, draws): the metric averaged over `score_sets` (e.g. one per training seed) on the data,
-    and on `n_boot` user resamples (draw b uses the same resample for every score set)."""
+    and, per score set, on `n_boot` user resamples: draws is (n_boot, len(score_sets)), and draw b
+    uses the same user resample for every score set (and for every call with the same seed)."""
     labels = _labels(labels)
     if len(labels) == 0:
         raise MetricUndefined(f"{metric} undefined: {what} has no impressions")
@@ -206,10 +207,41 @@ def metric_draws(
                     c[:, pu].astype(a.dtype), c[:, nu].astype(a.dtype)
                 )
             )
-    draws = [
-        np.mean([f(counts) for f in per_seed], axis=0) for counts in user_resamples(len(uniq), n_boot, seed)
-    ]
-    return value, np.concatenate(draws) if draws else np.zeros(0)
+    draws = [np.stack([f(counts) for f in per_seed], 1) for counts in user_resamples(len(uniq), n_boot, seed)]
+    return value, np.concatenate(draws) if draws else np.zeros((0, len(score_sets)))
+
+
+def seed_weights(n_boot: int, n_seeds: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_seeds) weights summing to 1 per row: training seeds resampled with replacement, the
+    same for every call with the same arguments (so paired differences resample seeds alike)."""
+    if n_seeds == 1:
+        return np.ones((n_boot, 1))
+    rng = np.random.default_rng([seed, 1])
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) / n_seeds
+
+
+def combine_seed_draws(per_seed: np.ndarray, seed: int = 0, resample_seeds: bool = True) -> np.ndarray:
+    """One draw per row of `metric_seed_draws`' (n_boot, seeds) draws: the seed mean, or, with
+    `resample_seeds`, a mean over resampled seeds, so the interval holds the between-seed (model)
+    variance as well as the user sampling (a two-level bootstrap: users, then training seeds)."""
+    if not resample_seeds:
+        return per_seed.mean(1)
+    return (per_seed * seed_weights(len(per_seed), per_seed.shape[1], seed)).sum(1)
+
+
+def metric_draws(
+    metric: Metric,
+    labels: np.ndarray,
+    users: np.ndarray,
+    score_sets: Sequence[np.ndarray],
+    n_boot: int = 500,
+    seed: int = 0,
+    what: str = "the data",
+    resample_seeds: bool = True,
+) -> tuple[float, np.ndarray]:
+    """(value, draws): `metric_seed_draws` with the seeds combined (see `combine_seed_draws`)."""
+    value, per_seed = metric_seed_draws(metric, labels, users, score_sets, n_boot, seed, what)
+    return value, combine_seed_draws(per_seed, seed, resample_seeds)
 
 
 @dataclass

@@ -40,6 +40,33 @@ def bootstrap_ci(
     return float(values.mean()), float(low), float(high)
 
 
+def two_level_bootstrap(
+    values: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, chunk: int = 200
+) -> tuple[tuple[float, float, float], tuple[float, float]]:
+    """((mean, low, high), (low, high) with units alone) of the mean of `values` (n_seeds, n_units),
+    e.g. per-user LT of each simulation seed. Each draw resamples units, then seeds (both with
+    replacement), so the interval holds the between-seed (model and simulation) variance as well as
+    the units'; the second interval resamples units alone, to show how much the seeds add."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    s, n = values.shape
+    if n == 0:
+        nan = float("nan")
+        return (nan, nan, nan), (nan, nan)
+    rng = np.random.default_rng(seed)
+    seed_rng = np.random.default_rng([seed, 1])
+    both, units = np.empty(n_boot), np.empty(n_boot)
+    for lo in range(0, n_boot, chunk):
+        hi = min(lo + chunk, n_boot)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
+        per_seed = counts @ values.T / n  # (b, seeds)
+        w = seed_rng.multinomial(s, np.full(s, 1.0 / s), size=hi - lo) / s
+        both[lo:hi], units[lo:hi] = (per_seed * w).sum(1), per_seed.mean(1)
+    q = [alpha / 2, 1 - alpha / 2]
+    low, high = np.quantile(both, q)
+    u_low, u_high = np.quantile(units, q)
+    return (float(values.mean()), float(low), float(high)), (float(u_low), float(u_high))
+
+
 def metric_row(
     experiment: str,
     variant: str,

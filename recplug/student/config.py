@@ -69,7 +69,26 @@ class StudentConfig(BaseModel):
     )
     max_text_tokens: int = Field(48, ge=8)
     modality_loss_weight: float = Field(0.2, ge=0, description="per-modality and gated-fusion terms")
-    holdout: float = Field(0.1, ge=0, lt=1, description="share of query pairs held out for evaluation")
+    holdout: float = Field(
+        0.1, ge=0, lt=1, description="share of query texts held out for the test (evaluation only)"
+    )
+    valid_holdout: float = Field(
+        0.1, ge=0, lt=1, description="share of query texts held out as the validation set of balancing"
+    )
+    valid_fraction: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="last share of the training period whose co-engagement pairs validate (balancing), not train",
+    )
+    category_holdout: float = Field(
+        0.2, ge=0, lt=1, description="share of items whose category label never trains (category metrics)"
+    )
+    transductive: bool = Field(
+        False,
+        description="also train on items created at or after the cut-off (their text, media, queries, "
+        "category); default inductive: brand-new items are only ever embedded",
+    )
     mining: MiningSpec = Field(default_factory=MiningSpec)
     balancing: BalancingSpec = Field(default_factory=BalancingSpec)
     on_bad_media: Literal["skip", "error"] = "skip"
@@ -84,6 +103,10 @@ class StudentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _names(self) -> StudentConfig:
+        if self.holdout + self.valid_holdout >= 1:
+            raise ValueError(
+                f"holdout + valid_holdout must be < 1 (no query left to train), got {self.holdout} + {self.valid_holdout}"
+            )
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")

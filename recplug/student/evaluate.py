@@ -1,6 +1,8 @@
-"""Retrieval metrics of the student: i2i Recall@k on held-out co-engagement and content pairs (warm and
-cold separately), q2i Recall@k and AUC on held-out queries, NMI of clusters vs categories, Kendall tau
-of similarity vs graded relevance, bijective alignment of queries and targets. 95% bootstrap CIs."""
+"""Retrieval metrics of the student, all out of sample: i2i Recall@k on test-period co-engagement pairs
+that were not training pairs and on same-category pairs of items whose label never trained (warm and
+cold separately), q2i Recall@k and AUC on test queries, NMI of clusters vs those held-out categories,
+Kendall tau of similarity vs graded relevance, bijective alignment of queries and targets. 95% bootstrap
+CIs."""
 
 from __future__ import annotations
 
@@ -25,38 +27,59 @@ class EvalPairs:
     """Held-out evaluation pairs, all as rows of the ItemStore (queries as texts)."""
 
     coengagement: tuple[np.ndarray, np.ndarray]  # (query rows, target rows) in the test period
-    content: tuple[np.ndarray, np.ndarray]  # same-category pairs
+    content: tuple[np.ndarray, np.ndarray]  # same-category pairs among items whose label never trained
     queries: tuple[list[str], np.ndarray]  # held-out (query text, relevant item row)
     graded: tuple[list[str], np.ndarray, np.ndarray]  # held-out (query, item row, score)
     cold_rows: np.ndarray  # bool per store row
+    category_rows: np.ndarray  # bool per store row: category label never trained (NMI is scored on these)
+    report: dict  # what was held out or excluded, for metrics.json
 
 
 def build_eval_pairs(
-    ds: Dataset, store: ItemStore, held_queries: pl.DataFrame | None, seed: int = 0, max_pairs: int = 2000
+    ds: Dataset,
+    store: ItemStore,
+    held_queries: pl.DataFrame | None,
+    category_rows: np.ndarray | None = None,
+    training_pairs: set[tuple[int, int]] | None = None,
+    seed: int = 0,
+    max_pairs: int = 2000,
 ) -> EvalPairs:
+    """Test-period co-engagement pairs (less those that were training pairs, counted), same-category
+    pairs among `category_rows` (default: every item), and the held-out queries."""
     rng = np.random.default_rng([seed, 31])
     s = ds.meta.splits
     co = coengagement_pairs(ds, store, until=s.end + 1, since=s.valid_end)
     qa, ta = store.rows(co["a"].to_numpy()), store.rows(co["b"].to_numpy())
     keep = (qa >= 0) & (ta >= 0)
+    in_training = np.array(
+        [(a, b) in (training_pairs or ()) for a, b in zip(qa.tolist(), ta.tolist(), strict=True)], dtype=bool
+    )
+    report = {
+        "coengagement_test_pairs": int(keep.sum()),
+        "coengagement_test_pairs_excluded_as_training_pairs": int((keep & in_training).sum()),
+    }
+    keep &= ~in_training
     qa, ta = qa[keep], ta[keep]
     if len(qa) > max_pairs:
         pick = rng.choice(len(qa), max_pairs, replace=False)
         qa, ta = qa[pick], ta[pick]
+    if category_rows is None:
+        category_rows = np.ones(len(store.item_ids), dtype=bool)
     cats = np.array([c or "" for c in store.category], dtype=object)
-    has_cat = np.flatnonzero(cats != "")
+    has_cat = np.flatnonzero((cats != "") & category_rows)
     cq = (
         rng.choice(has_cat, min(max_pairs, len(has_cat)), replace=False)
         if len(has_cat)
         else np.zeros(0, dtype=np.int64)
     )
     ct = []
-    for r in cq:  # one random other item of the same category per query (a loop over <= max_pairs queries)
-        same = np.flatnonzero(cats == cats[r])
+    for r in cq:  # one random other held-out item of the same category per query (<= max_pairs queries)
+        same = has_cat[cats[has_cat] == cats[r]]
         same = same[same != r]
         ct.append(rng.choice(same) if len(same) else -1)
     ct = np.array(ct, dtype=np.int64)
     cq, ct = cq[ct >= 0], ct[ct >= 0]
+    report["category_items_never_trained"] = len(has_cat)
     qtexts, qrows, gtexts, grows, gscores = (
         [],
         np.zeros(0, dtype=np.int64),
@@ -73,8 +96,11 @@ def build_eval_pairs(
         top = score >= score.max()
         qtexts, qrows = [t for t, k in zip(hq["query"].to_list(), top, strict=True) if k], rows[top]
         gtexts, grows, gscores = hq["query"].to_list(), rows, score
+    report["test_query_rows"] = len(gtexts)
     cold = np.isin(store.item_ids, time_split(ds).cold_items.to_numpy())
-    return EvalPairs((qa, ta), (cq, ct), (qtexts, qrows), (gtexts, grows, gscores), cold)
+    return EvalPairs(
+        (qa, ta), (cq, ct), (qtexts, qrows), (gtexts, grows, gscores), cold, category_rows, report
+    )
 
 
 def recall_rows(
@@ -183,7 +209,7 @@ def evaluate_embeddings(
         tau = lambda i: kendall_tau(pos_sim[sub][i], g_score[sub][i])  # noqa: E731
         rows.append(statistic_row("student", variant, "q2i kendall tau", "all", tau, len(sub), seed=seed))
     cats = np.array([c or "" for c in store.category], dtype=object)
-    labelled = cats != ""
+    labelled = (cats != "") & pairs.category_rows  # labels no source trained on
     if labelled.sum() > 10:
         k = len(set(cats[labelled]))
         x = np.ascontiguousarray(item_emb[labelled], dtype=np.float32)

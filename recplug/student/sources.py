@@ -1,7 +1,8 @@
 """Training sources: datasets of (query, target[, score]) pairs, each with its views and patterns.
 Adding a source is a config entry: name a builder, its views and which view pairs to score.
 
-Builders read only the training period (ts < train_end): held-out evaluation pairs come from later.
+Builders read only what `recplug.student.holdout` leaves to training: interactions before the validation
+window, trainable items, training queries; validation and test pairs come from elsewhere.
 """
 
 from __future__ import annotations
@@ -155,15 +156,26 @@ def coengagement_pairs(
     return pairs
 
 
-def build_pairs(spec: SourceSpec, ds: Dataset, store: ItemStore, rng: np.random.Generator) -> PairSet:
-    until = ds.meta.splits.train_end
+def build_pairs(
+    spec: SourceSpec,
+    ds: Dataset,
+    store: ItemStore,
+    rng: np.random.Generator,
+    *,
+    until: int,
+    trainable: np.ndarray,
+    label_trainable: np.ndarray,
+) -> PairSet:
+    """One source's training pairs: interactions before `until`, only items whose row is `trainable`
+    (category labels only where `label_trainable`); `ds.queries` holds the training queries alone."""
     if spec.builder == "coengagement":
         p = coengagement_pairs(ds, store, until)
         q, t = store.rows(p["a"].to_numpy()), store.rows(p["b"].to_numpy())
         keep = (q >= 0) & (t >= 0)
+        keep[keep] &= trainable[q[keep]] & trainable[t[keep]]
         out = PairSet(spec, q[keep], None, t[keep], None)
     elif spec.builder == "item_views":
-        rows = np.arange(len(store.item_ids))
+        rows = np.flatnonzero(trainable)
         out = PairSet(spec, rows, None, rows.copy(), None)
     elif spec.builder in ("query_item", "graded_query"):
         if ds.queries is None:
@@ -173,6 +185,7 @@ def build_pairs(spec: SourceSpec, ds: Dataset, store: ItemStore, rng: np.random.
             qf = qf.filter(pl.col("score") >= qf["score"].max())
         rows = store.rows(qf["item_id"].to_numpy())
         keep = rows >= 0
+        keep[keep] &= trainable[rows[keep]]
         score = qf["score"].to_numpy()[keep].astype(np.float32) if "score" in qf.columns else None
         out = PairSet(
             spec,
@@ -183,7 +196,9 @@ def build_pairs(spec: SourceSpec, ds: Dataset, store: ItemStore, rng: np.random.
             score,
         )
     elif spec.builder == "item_category":
-        rows = np.array([i for i, c in enumerate(store.category) if c], dtype=np.int64)
+        rows = np.array(
+            [i for i, c in enumerate(store.category) if c and label_trainable[i]], dtype=np.int64
+        )
         out = PairSet(spec, rows, None, None, [store.category[i] for i in rows])
     else:  # pragma: no cover - pydantic restricts builder
         raise ValueError(spec.builder)

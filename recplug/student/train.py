@@ -35,13 +35,14 @@ from recplug.student.config import StageSpec, StudentConfig
 from recplug.student.configuration import OmniConfig
 from recplug.student.embed import embed_entries, embed_items
 from recplug.student.evaluate import EvalPairs, build_eval_pairs, evaluate_embeddings
+from recplug.student.holdout import StudentHoldout
 from recplug.student.items import ItemStore, load_items, with_rendered_media
 from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.modeling import OmniEncoder
 from recplug.student.probes import attribute_probe_rows, probe_chance_rows, q2i_by_query_words_rows
 from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
-from recplug.student.sources import PairSet, build_pairs
+from recplug.student.sources import PairSet, build_pairs, coengagement_pairs
 from recplug.student.tokenizer import load_tokenizer, train_tokenizer
 from recplug.student.views import View
 
@@ -64,11 +65,13 @@ class StudentRun:
     eval_pairs: EvalPairs
     held_queries: pl.DataFrame | None
     ds: Dataset  # the full dataset (held-out queries included)
+    holdout: StudentHoldout
+    validation: tuple[np.ndarray, list[str]]  # balancing's validation sets: item rows, query texts
 
     @property
     def cutoff(self) -> int:
-        """Training reads interactions strictly before this ts (the train period)."""
-        return self.ds.meta.splits.train_end
+        """Nothing at or after this ts trains (the train period's end)."""
+        return self.holdout.cutoff
 
     @cached_property
     def truth(self) -> GroundTruth | None:
@@ -91,41 +94,41 @@ class StudentRun:
 def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
     ds = load_dataset(data_dir)
     model_cfg = OmniConfig(**cfg.model)
+    store = load_items(
+        dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media
+    )
+    holdout = StudentHoldout.build(
+        ds,
+        store,
+        seed=cfg.seed,
+        valid_fraction=cfg.valid_fraction,
+        query_valid=cfg.valid_holdout,
+        query_test=cfg.holdout,
+        category_holdout=cfg.category_holdout,
+        transductive=cfg.transductive,
+    )
     if cfg.tokenizer:
         tokenizer = load_tokenizer(cfg.tokenizer)
     elif (out / "tokenizer").is_dir():
         tokenizer = load_tokenizer(out / "tokenizer")
     else:
-        corpus = [
-            t
-            for f in ds.meta.text_fields
-            if f in ds.items.columns
-            for t in ds.items[f].drop_nulls().to_list()
-        ]
-        if ds.queries is not None:
-            corpus += ds.queries["query"].to_list()
-        if "category" in ds.items.columns:
-            corpus += ds.items["category"].drop_nulls().to_list()
-        corpus += ["item", "search query", "category"]
-        tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+        tokenizer = train_tokenizer(training_corpus(ds, holdout), cfg.vocab_size)
         if global_rank() == 0:
             tokenizer.save_pretrained(str(out / "tokenizer"))
-    store = load_items(
-        dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media
-    )
     rng = np.random.default_rng([cfg.seed, 3])
-    held = None
-    queries_for_training = ds.queries
-    if ds.queries is not None and cfg.holdout > 0:  # hold out whole queries (by text) for evaluation
-        texts = ds.queries["query"].unique().sort()
-        held_texts = texts.sample(fraction=cfg.holdout, seed=cfg.seed)
-        held = ds.queries.filter(pl.col("query").is_in(held_texts.implode()))
-        queries_for_training = ds.queries.filter(~pl.col("query").is_in(held_texts.implode()))
-    train_ds = type(ds)(ds.root, ds.meta, ds.items, ds.interactions, queries_for_training)
+    train_ds = type(ds)(ds.root, ds.meta, ds.items, ds.interactions, holdout.queries["train"])
     pairsets = []
     for spec in cfg.sources:
         try:
-            p = build_pairs(spec, train_ds, store, rng)
+            p = build_pairs(
+                spec,
+                train_ds,
+                store,
+                rng,
+                until=holdout.valid_start,
+                trainable=holdout.trainable,
+                label_trainable=holdout.label_trainable,
+            )
         except ValueError as e:
             log.warning("source '%s' skipped: %s", spec.name, e)
             continue
@@ -139,16 +142,56 @@ def prepare(data_dir: str | Path, out: Path, cfg: StudentConfig) -> StudentRun:
         raise ValueError(
             f"{data_dir}: no training source has enough pairs (need >= batch_size={cfg.batch_size})"
         )
+    trained = training_pair_keys(pairsets)
     return StudentRun(
         cfg,
         out,
         store,
         tokenizer,
         pairsets,
-        build_eval_pairs(ds, store, held, cfg.seed),
-        held,
+        build_eval_pairs(ds, store, holdout.queries["test"], holdout.category_held, trained, cfg.seed),
+        holdout.queries["test"],
         ds,
+        holdout,
+        validation_sets(ds, store, holdout, trained),
     )
+
+
+def training_corpus(ds: Dataset, holdout: StudentHoldout) -> list[str]:
+    """The tokenizer's corpus: text of trainable items, training queries and trainable category labels
+    (no held-out query or brand-new item contributes a word)."""
+    items = ds.items.filter(pl.col("item_id").is_in(pl.Series(holdout.item_ids[holdout.trainable]).implode()))
+    corpus = [t for f in ds.meta.text_fields if f in items.columns for t in items[f].drop_nulls().to_list()]
+    if holdout.queries["train"] is not None:
+        corpus += holdout.queries["train"]["query"].to_list()
+    if "category" in items.columns:
+        corpus += items["category"].drop_nulls().to_list()
+    return corpus + ["item", "search query", "category"]
+
+
+def training_pair_keys(pairsets: list[PairSet]) -> set[tuple[int, int]]:
+    """(query row, target row) of every item-to-item training pair, both directions."""
+    out: set[tuple[int, int]] = set()
+    for p in pairsets:
+        if p.query_rows is not None and p.target_rows is not None and p.spec.builder == "coengagement":
+            out.update(zip(p.query_rows.tolist(), p.target_rows.tolist(), strict=True))
+            out.update(zip(p.target_rows.tolist(), p.query_rows.tolist(), strict=True))
+    return out
+
+
+def validation_sets(
+    ds: Dataset, store, holdout: StudentHoldout, trained: set[tuple[int, int]]
+) -> tuple[np.ndarray, list[str]]:
+    """What balancing compares the sources with: the query rows of co-engagement pairs in the
+    validation window (before the cut-off, not training pairs) and the validation query texts."""
+    co = coengagement_pairs(ds, store, until=holdout.cutoff, since=holdout.valid_start)
+    q, t = store.rows(co["a"].to_numpy()), store.rows(co["b"].to_numpy())
+    keep = np.array(
+        [a >= 0 and b >= 0 and (a, b) not in trained for a, b in zip(q.tolist(), t.tolist(), strict=True)],
+        dtype=bool,
+    )
+    vq = holdout.queries["valid"]
+    return q[keep] if len(keep) else np.zeros(0, np.int64), [] if vq is None else vq["query"].to_list()
 
 
 def dataset_items(ds) -> pl.DataFrame:
@@ -225,24 +268,27 @@ def source_sample_embeddings(run: StudentRun, encoder: OmniEncoder, n: int) -> l
     return out
 
 
-def compute_balance(run: StudentRun, encoder: OmniEncoder) -> dict:
+def compute_balance(run: StudentRun, encoder: OmniEncoder) -> dict | None:
+    """Balancing weights from the validation sets (validation-window co-engagement items, validation
+    queries): never the test period's pairs or queries. None (the sources' own weights) when the data
+    has no validation set."""
     b = run.cfg.balancing
+    rows, texts = run.validation
+    val = []
+    if len(rows):
+        val.append(embed_entries(encoder, run.store, run.tokenizer, run.cfg.item_view, rows=rows[: b.sample]))
+    if texts:
+        val.append(embed_entries(encoder, run.store, run.tokenizer, QUERY_VIEW, texts=texts[: b.sample]))
+    if not val:
+        log.warning("balancing skipped: no validation pairs or queries; the sources' own weights are used")
+        return None
     src = source_sample_embeddings(run, encoder, b.sample)
-    ep = run.eval_pairs
-    val = [
-        embed_entries(
-            encoder, run.store, run.tokenizer, run.cfg.item_view, rows=ep.coengagement[0][: b.sample]
-        )
-    ]
-    if len(ep.queries[0]):
-        val.append(
-            embed_entries(encoder, run.store, run.tokenizer, QUERY_VIEW, texts=ep.queries[0][: b.sample])
-        )
     weights, sim = balance_weights(src, val, b.clusters, b.sinkhorn_epsilon, b.temperature, run.cfg.seed)
     return {
         "sources": [p.spec.name for p in run.pairsets],
         "weights": weights.tolist(),
         "similarity": sim.tolist(),
+        "validation": {"coengagement_items": int(min(len(rows), b.sample)), "queries": min(len(texts), b.sample)},
     }
 
 
@@ -445,7 +491,7 @@ def train_student(
         else:
             if stage.sources == "closest" and balance is None and cfg.balancing.enabled:
                 balance = compute_balance(run, encoder)  # deterministic: every rank gets the same
-                if main:
+                if main and balance is not None:
                     atomic_write_text(out / "balancing.json", json.dumps(balance, indent=2))
             weights = stage_weights(run, stage, balance)
             stage_info[stage.name] = {
@@ -466,6 +512,8 @@ def train_student(
         "sources": [p.spec.name for p in run.pairsets],
         "stages": stage_info,
         "items": run.store.report,
+        "holdout": run.holdout.summary() | {"validation_coengagement_pairs": len(run.validation[0])},
+        "evaluation": run.eval_pairs.report,
     }
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
     return report
