@@ -3,18 +3,14 @@ whose folder holds the same hash is skipped."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from recplug.data.fingerprint import fingerprint
 from recplug.data.io import atomic_write_text
 
 STAMP = ".stage.json"
-
-
-def config_hash(config: Any) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def is_done(folder: Path, config: Any) -> bool:
@@ -22,7 +18,7 @@ def is_done(folder: Path, config: Any) -> bool:
     if not stamp.is_file():
         return False
     try:
-        return json.loads(stamp.read_text()).get("config_hash") == config_hash(config)
+        return json.loads(stamp.read_text()).get("config_hash") == fingerprint(config)
     except json.JSONDecodeError:
         return False
 
@@ -30,5 +26,5 @@ def is_done(folder: Path, config: Any) -> bool:
 def mark_done(folder: Path, config: Any, **info: Any) -> None:
     atomic_write_text(
         Path(folder) / STAMP,
-        json.dumps({"config_hash": config_hash(config), "config": config, **info}, indent=2, default=str),
+        json.dumps({"config_hash": fingerprint(config), "config": config, **info}, indent=2, default=str),
     )

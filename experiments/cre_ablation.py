@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from experiments.cache import is_done, mark_done
-from experiments.commands.common import timed
+from experiments.timing import timed
 from recplug.metrics.intervals import MetricRow
 from recplug.student.cre.config import HISTORY_VIEWS, CREConfig, PhaseSpec
 
@@ -78,10 +78,19 @@ def run_ablation(
     views: bool = True,
     progress: bool = True,
     done: dict[str, list[MetricRow]] | None = None,
+    run=None,
 ) -> list[MetricRow]:
     """Rows of the content-only student and of every variant not in `done` (variants trained
-    elsewhere, e.g. the pipeline's main CRE run, whose rows the caller already has)."""
-    from recplug.student.cre.train import content_only_rows, train_cre
+    elsewhere, e.g. the pipeline's main CRE run, whose rows the caller already has). `run` is the
+    student's prepared run (`prepare_student`), shared by every variant; built on first need."""
+    from recplug.student.cre.train import content_only_rows, prepare_student, train_cre
+
+    prepared = [run]
+
+    def shared():
+        if prepared[0] is None:
+            prepared[0] = prepare_student(student_dir, data_dir)
+        return prepared[0]
 
     rows: list[MetricRow] = []
     base = out / "content_only"
@@ -95,7 +104,7 @@ def run_ablation(
     else:
         base.mkdir(parents=True, exist_ok=True)
         with timed("cre: content-only evaluation"):
-            r = content_only_rows(data_dir, student_dir, cfg)
+            r = content_only_rows(data_dir, student_dir, cfg, run=shared())
         (base / "metrics.json").write_text(json.dumps({"rows": r}, default=float))
         mark_done(base, stage)
         rows += r
@@ -109,7 +118,9 @@ def run_ablation(
             rows += json.loads((folder / "metrics.json").read_text())["rows"]
             continue
         with timed(f"cre: {name}"):
-            rows += train_cre(data_dir, student_dir, folder, vcfg, progress=progress, variant=name)["rows"]
+            rows += train_cre(
+                data_dir, student_dir, folder, vcfg, progress=progress, variant=name, run=shared()
+            )["rows"]
         mark_done(folder, stage)
         gc.collect()  # a finished variant's trainer, module and item tensors hold each other in cycles
     return rows

@@ -4,8 +4,8 @@ bootstrap intervals, plus each variant's paired difference to the baseline.
 
 `RankingRun` holds what every variant and seed share (impressions with histories, context features,
 sources, cached match features, vocabularies); `run_ranking` is the whole experiment.
-Outputs: `out_dir/<variant>/seed<k>/{metrics.json, test_scores.npy, model.safetensors}` and
-`out_dir/metrics.json` (the rows). A variant x seed whose outputs exist for the same inputs is reused.
+Outputs: in the `RankingLayout` of `out_dir` (`<variant>/seed<k>/{metrics.json, test_scores.npy,
+model.safetensors}` and `metrics.json`, the rows and summary). A variant x seed whose outputs exist for the same inputs is reused.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +23,17 @@ from safetensors.torch import load_file, save_file
 from features.context import ContextFeatures
 from features.experiment_rows import point_metrics, ranking_rows, split_counts
 from features.impressions import Impressions, load_impressions
+from features.layout import RankingLayout
 from features.pipeline import FeaturePipeline, MatchSettings, Variant
 from features.ranking import RankingModel
 from features.scorer import RankingScorer
 from features.sources import FeatureSource, cached_match_features, file_hash, load_source
-from features.sparse import ItemAttribute, Vocabulary
+from features.sparse import ItemAttribute
 from features.train import FitInfo, RankingConfig, fit, predict, torch_threads
 from recplug.data import load_dataset
-from recplug.data.io import _atomic, atomic_write_text
+from recplug.data.io import atomic_write, atomic_write_text
 from recplug.data.schema import INTERACTIONS_FILE
+from recplug.data.vocabulary import Vocabulary
 from recplug.metrics.intervals import MetricRow
 
 log = logging.getLogger(__name__)
@@ -191,17 +194,17 @@ def _save_npy(path: str, values: np.ndarray) -> None:
         np.save(f, values)
 
 
-def _seed_outputs(run: RankingRun, variant: Variant, seed: int, folder: Path) -> np.ndarray:
-    """Test scores of one variant x seed: reused from `folder` when written for the same inputs."""
+def _seed_outputs(run: RankingRun, variant: Variant, seed: int, layout: RankingLayout) -> np.ndarray:
+    """Test scores of one variant x seed: reused from the layout's folder when written for the same inputs."""
     key = run.run_key(variant, seed)
-    metrics_path, scores_path = folder / "metrics.json", folder / "test_scores.npy"
+    metrics_path, scores_path = layout.metrics(variant.slug, seed), layout.scores(variant.slug, seed)
     if metrics_path.is_file() and scores_path.is_file():
         if json.loads(metrics_path.read_text()).get("run_key") == key:
             return np.load(scores_path, allow_pickle=False)
     model, pipeline, info, scores = run.train(variant, seed)
     # scores and model first, metrics.json (holding the key) last: a killed run is never reused
-    _atomic(folder / "model.safetensors", lambda tmp: save_file(model.state_dict(), tmp))
-    _atomic(scores_path, lambda tmp: _save_npy(tmp, scores))
+    atomic_write(layout.model(variant.slug, seed), lambda tmp: save_file(model.state_dict(), tmp))
+    atomic_write(scores_path, lambda tmp: _save_npy(tmp, scores))
     test = run.imps.rows("test")
     catalogue = run.ds.items["item_id"].to_numpy()
     sources = {}
@@ -235,6 +238,16 @@ def _seed_outputs(run: RankingRun, variant: Variant, seed: int, folder: Path) ->
     return scores
 
 
+@dataclass
+class RankingResult:
+    """What the experiment produced: report rows and the summary written to the layout's metrics.json
+    (undefined metrics, split counts, leakage, how intervals are made, how much seeds widen them)."""
+
+    rows: list[MetricRow]
+    summary: dict
+    layout: RankingLayout
+
+
 def run_ranking(
     data_dir: str | Path,
     feature_sources: dict[str, str | Path],
@@ -244,15 +257,16 @@ def run_ranking(
     cfg: RankingConfig | None = None,
     features_dir: str | Path | None = None,
     progress: bool = True,
-) -> list[MetricRow]:
+) -> RankingResult:
     """Train and evaluate every variant x seed; return report rows (experiment "ranking"): per variant
-    and split ("all", "cold") the seed-mean auc / gauc / logloss with user-bootstrap intervals, and
-    "<metric>_diff" rows (variant - baseline, paired) when "baseline" is among the variants.
-    `feature_sources` maps a source name to an embedding folder; the first is the default source of
-    "+match" / "+sid". Match features are cached in `features_dir` (default: out_dir/../features)."""
-    out_dir = Path(out_dir)
+    and split ("all", "cold") the seed-mean auc / gauc / logloss with two-level (users, seeds)
+    intervals, and "<metric>_diff" rows (variant - baseline, paired) when "baseline" is among the
+    variants. `feature_sources` maps a source name to an embedding folder; the first is the default
+    source of "+match" / "+sid". Match features are cached in `features_dir` (default:
+    out_dir/../features)."""
+    layout = RankingLayout(Path(out_dir))
     cfg = cfg or RankingConfig()
-    features_dir = out_dir.parent / "features" if features_dir is None else features_dir
+    features_dir = layout.root.parent / "features" if features_dir is None else features_dir
     run = RankingRun(data_dir, feature_sources, cfg, features_dir, progress)
     parsed = [run.variant(v) for v in variants]
     leakage = []
@@ -261,10 +275,7 @@ def run_ranking(
         leakage += run.leakage(v)
     for message in leakage:
         log.warning(message)
-    scores = {
-        v.name: [_seed_outputs(run, v, seed, out_dir / v.slug / f"seed{seed}") for seed in seeds]
-        for v in parsed
-    }
+    scores = {v.name: [_seed_outputs(run, v, seed, layout) for seed in seeds] for v in parsed}
     widening: list[dict] = []
     rows, undefined = ranking_rows(run.imps, scores, cfg.n_boot, widening=widening)
     for message in undefined:
@@ -280,5 +291,5 @@ def run_ranking(
         "interval_widening": widening,
         "variants": list(variants),
     }
-    atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))
-    return rows
+    atomic_write_text(layout.summary, json.dumps(summary, indent=2))
+    return RankingResult(rows, summary, layout)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from features.history import Histories
 from recplug.data.embeddings import EmbeddingTable
 from recplug.data.schema import positions_in
+from recplug.data.vectors import unit_rows
 
 MISSING_ROW = 0
 
@@ -48,12 +49,6 @@ class MatchStats:
         self.missing_items += inp.missing_items
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), so a dot product is a cosine."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
 class MatchFeatures(nn.Module):
     """Dense (B, F) similarity features between each candidate and its history, from a frozen table.
 
@@ -62,7 +57,22 @@ class MatchFeatures(nn.Module):
     similarities in each of `bins` equal bins over [-1, 1] (SimTier), log1p of the number of history
     items with a row, and indicators for an empty history and a missing candidate. Rows without any
     usable similarity get zeros. Gradients never reach the table (outputs are detached), so it stays
-    frozen even inside a trained model whose sharder gives it a fused optimizer."""
+    frozen even inside a trained model whose sharder gives it a fused optimizer.
+
+    Args:
+        table: the embedding file's table (a student's, a teacher's or your own export).
+        top_k: how many of the highest similarities the top-k mean averages.
+        decay: recency weight per history position (position 0 the most recent).
+        bins: SimTier histogram bins over [-1, 1].
+        prefix: put before every feature name (several tables in one model).
+        history_feature, candidate_feature: the KeyedJaggedTensor keys of the inputs.
+        table_name: the EmbeddingCollection table's name (what a sharding plan names).
+
+    Example:
+        >>> match = MatchFeatures(read_embeddings("runs/demo/cre/embeddings.parquet"))
+        >>> inp = match.input(Histories.from_lists([[12, 7], []]), np.array([40, 41]))
+        >>> match(inp.features).shape  # (2, len(match.feature_names))
+    """
 
     def __init__(
         self,
@@ -92,7 +102,7 @@ class MatchFeatures(nn.Module):
                 )
             ],
         )
-        weights = np.concatenate([np.zeros((1, table.dim), np.float32), unit_rows(table.vectors)])
+        weights = np.concatenate([np.zeros((1, table.dim), np.float32), unit_rows(table.vectors).astype(np.float32)])
         with torch.no_grad():
             self.ec.embeddings[table_name].weight.copy_(torch.from_numpy(weights))
         self.ec.requires_grad_(False)

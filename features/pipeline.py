@@ -18,7 +18,8 @@ from features.context import ContextFeatures
 from features.history import Histories
 from features.match import MatchFeatures, compute_match_features
 from features.sources import FeatureSource
-from features.sparse import ItemAttribute, Vocabulary
+from features.sparse import ItemAttribute
+from recplug.data.vocabulary import Vocabulary
 
 _TOKEN = re.compile(r"\+(match|sid)(?::([A-Za-z0-9_.-]+))?")
 

@@ -21,7 +21,7 @@ from features.match import MatchFeatures, MatchStats, compute_match_features, co
 from features.semantic import SEMANTIC_IDS_FILE, SemanticIds, read_semantic_ids
 from recplug.data.embeddings import EMBEDDINGS_FILE, EmbeddingTable, read_embeddings
 from recplug.data.errors import DatasetError
-from recplug.data.io import _atomic
+from recplug.data.io import atomic_write
 
 
 @dataclass
@@ -113,7 +113,7 @@ def cached_match_features(
             "names": json.dumps(module.feature_names),
         }
         data = save({"features": values}, metadata=meta)
-        _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return values, info
 
 

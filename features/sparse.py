@@ -1,5 +1,6 @@
-"""Sparse id features of the ranking model: id -> row vocabularies and the KeyedJaggedTensor that
-carries one id per row for each feature (user, item, category, semantic-id codes)."""
+"""Sparse id features of the ranking model: item attributes as rows and the KeyedJaggedTensor that
+carries one id per row for each feature (user, item, category, semantic-id codes); id vocabularies are
+`recplug.data.vocabulary.Vocabulary`."""
 
 from __future__ import annotations
 
@@ -10,27 +11,7 @@ import torch
 from torchrec import KeyedJaggedTensor
 
 from recplug.data.schema import positions_in
-
-UNKNOWN_ROW = 0
-
-
-@dataclass
-class Vocabulary:
-    """Ids known at training time get rows 1..n; every other id shares row 0, which is what a new
-    user or a cold item looks like to an id-based model."""
-
-    ids: np.ndarray  # sorted unique
-
-    @classmethod
-    def of(cls, ids: np.ndarray) -> Vocabulary:
-        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
-
-    @property
-    def size(self) -> int:
-        return len(self.ids) + 1
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        return positions_in(self.ids, np.asarray(ids, dtype=np.int64)) + 1
+from recplug.data.vocabulary import UNKNOWN_ROW
 
 
 @dataclass

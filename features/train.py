@@ -26,6 +26,10 @@ from recplug.metrics.classification import MetricUndefined, auc
 
 
 class RankingConfig(BaseModel):
+    """The ranking experiment: the DLRM-DCN's sizes, which period it is fitted on, selection and early
+    stopping, match-feature settings, bootstrap draws, threads. Each field's description is its
+    documentation."""
+
     model_config = ConfigDict(extra="forbid")
 
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -16,7 +16,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch.distributed._shard.sharded_tensor import ShardedTensor
 
-from recplug.data.io import _atomic, atomic_write_text
+from recplug.data.io import atomic_write, atomic_write_text
 
 TENSORS = "checkpoint.safetensors"
 SIDECAR = "checkpoint.json"
@@ -51,7 +51,7 @@ def save_checkpoint(
     if rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.contiguous() for k, v in full.items() if v is not None}
-        _atomic(folder / TENSORS, lambda tmp: save_file(tensors, tmp))
+        atomic_write(folder / TENSORS, lambda tmp: save_file(tensors, tmp))
         atomic_write_text(folder / SIDECAR, json.dumps(info, indent=2))
     if dist.is_initialized():
         dist.barrier()

@@ -11,6 +11,9 @@ from recplug.data.config_file import read_config_file, validate_config
 
 
 class TeacherConfig(BaseModel):
+    """A teacher's kind, sizes, optimisers, epochs, cut-off and checkpointing. Each field's
+    description is its documentation; unknown keys are errors naming the key."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["id", "seq"] = "id"

@@ -13,25 +13,8 @@ import numpy as np
 import polars as pl
 
 from recplug.data import Dataset, DatasetError
-from recplug.data.schema import positions_in
+from recplug.data.vocabulary import Vocabulary
 from teachers.config import TeacherConfig
-
-
-@dataclass
-class Vocab:
-    """Raw ids <-> table rows. Row 0 is reserved for unknown ids and padding."""
-
-    raw: np.ndarray  # sorted unique raw ids; raw[k] lives in row k + 1
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        return positions_in(self.raw, ids) + 1  # absent (-1) becomes row 0
-
-    def ids(self, rows: np.ndarray) -> np.ndarray:
-        return self.raw[np.asarray(rows) - 1]
-
-    @property
-    def table_size(self) -> int:
-        return len(self.raw) + 1
 
 
 def ragged_gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -62,18 +45,18 @@ class EvalSet:
 
 @dataclass
 class TeacherData:
-    users: Vocab
-    items: Vocab
+    users: Vocabulary
+    items: Vocabulary
     categories: list[str]
-    item_category: np.ndarray  # (items.table_size,) category row per item row (0 = none)
+    item_category: np.ndarray  # (items.size,) category row per item row (0 = none)
     # positives before the cut-off, sorted by (user, ts)
     user_row: np.ndarray
     item_row: np.ndarray
     ts: np.ndarray
     hist_start: np.ndarray  # per positive: where its user's block starts
     hist_end: np.ndarray  # per positive: first position of the user's block with ts >= this ts
-    user_block: np.ndarray  # (users.table_size + 1,) block offsets of each user row
-    item_freq: np.ndarray  # (items.table_size,) positives per item row, for logQ correction
+    user_block: np.ndarray  # (users.size + 1,) block offsets of each user row
+    item_freq: np.ndarray  # (items.size,) positives per item row, for logQ correction
     cutoff: int
     fingerprint: dict = field(default_factory=dict)
 
@@ -94,23 +77,23 @@ class TeacherData:
                 f"'{cfg.cutoff}' (ts < {cutoff}); a teacher has nothing to learn from",
                 file="interactions.parquet",
             )
-        users = Vocab(np.unique(pos["user_id"].to_numpy()))
-        items = Vocab(np.unique(pos["item_id"].to_numpy()))
-        if items.table_size > cfg.max_items:
+        users = Vocabulary.of(pos["user_id"].to_numpy())
+        items = Vocabulary.of(pos["item_id"].to_numpy())
+        if items.size > cfg.max_items:
             raise ValueError(
-                f"item table would have {items.table_size:,} rows, over max_items={cfg.max_items:,}"
+                f"item table would have {items.size:,} rows, over max_items={cfg.max_items:,}"
             )
         u = users.rows(pos["user_id"].to_numpy())
         it = items.rows(pos["item_id"].to_numpy())
         ts = pos["ts"].to_numpy()
-        block = np.searchsorted(u, np.arange(users.table_size + 1))
+        block = np.searchsorted(u, np.arange(users.size + 1))
         hist_start = block[u]
         # strict "before": first index in the user's block whose ts >= this ts (ties excluded)
         key = u.astype(np.int64) * (int(ts.max()) + 1) + ts
         hist_end = np.searchsorted(key, key, side="left")
 
         categories: list[str] = []
-        item_category = np.zeros(items.table_size, dtype=np.int64)
+        item_category = np.zeros(items.size, dtype=np.int64)
         if "category" in ds.items.collect_schema().names():
             cats = ds.items.lazy().select("item_id", "category").collect()
             categories = sorted(c for c in cats["category"].unique().to_list() if c is not None)
@@ -120,12 +103,12 @@ class TeacherData:
             rows = items.rows(cats["item_id"].to_numpy())
             known = rows > 0
             item_category[rows[known]] = cat_rows.to_numpy()[known]
-        freq = np.bincount(it, minlength=items.table_size).astype(np.float64)
+        freq = np.bincount(it, minlength=items.size).astype(np.float64)
         fingerprint = {
             "dataset": ds.meta.name,
             "cutoff": int(cutoff),
             "positives": int(pos.height),
-            "items": len(items.raw),
+            "items": len(items.ids),
         }
         return cls(
             users,

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from recplug.metrics import full_catalog_ranks, metric_row, ndcg_at_k, ranks_from_scores, recall_at_k
-from recplug.metrics.intervals import MetricRow
+from recplug.metrics.intervals import DIFF, MetricRow, diff_metric, versus
+from recplug.metrics.tables import metric_table
 from teachers.data import EvalSet, TeacherData
 
 BASELINES = ("most_popular", "cooccurrence")
@@ -22,7 +23,7 @@ def per_user_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, np.nda
     return {**{f"recall@{k}": recall_at_k(ranks, k) for k in ks}, "ndcg@10": ndcg_at_k(ranks, 10)}
 
 
-def ranking_rows(
+def retrieval_rows(
     variant: str, ranks: np.ndarray, ks: tuple[int, ...], n_boot: int, split: str
 ) -> list[MetricRow]:
     return [
@@ -43,7 +44,8 @@ def paired_rows(
     two separate intervals."""
     ours, theirs = per_user_metrics(ranks, ks), per_user_metrics(baseline_ranks, ks)
     return [
-        metric_row("teachers", variant, f"{m} - {baseline}", split, ours[m] - theirs[m], n_boot) for m in ours
+        metric_row("teachers", versus(variant, baseline), diff_metric(m), split, ours[m] - theirs[m], n_boot)
+        for m in ours
     ]
 
 
@@ -78,12 +80,12 @@ def most_popular_ranks(data: TeacherData, ev: EvalSet, chunk: int = 1024) -> np.
 def cooccurrence_ranks(data: TeacherData, ev: EvalSet, chunk: int = 1024) -> np.ndarray:
     """Item-to-item co-occurrence over users' positive sets before the cut-off, cosine-normalised;
     a user's score for an item is the sum over their history items. Sparse matmuls, no dense item x item."""
-    n_items = data.items.table_size - 1
+    n_items = data.items.size - 1
     pairs = np.unique(np.stack([data.item_row - 1, data.user_row - 1]), axis=1)
     x = torch.sparse_coo_tensor(
         torch.as_tensor(pairs),
         torch.ones(pairs.shape[1]),
-        (n_items, data.users.table_size - 1),
+        (n_items, data.users.size - 1),
         check_invariants=True,
     ).coalesce()
     deg = torch.sparse.sum(x, dim=1).to_dense().clamp(min=1)
@@ -121,33 +123,31 @@ def evaluate_teacher(
     """Metric rows for the teacher (queries/items are its embeddings of ev's users and all warm items)
     and, optionally, for the two baselines on the same queries."""
     ranks = rank_by_embeddings(queries, items, ev)
-    rows = ranking_rows(variant, ranks, ks, n_boot, split)
+    rows = retrieval_rows(variant, ranks, ks, n_boot, split)
     if baselines:
         for name, baseline_ranks in (
             ("most_popular", most_popular_ranks(data, ev)),
             ("cooccurrence", cooccurrence_ranks(data, ev)),
         ):
-            rows += ranking_rows(name, baseline_ranks, ks, n_boot, split)
+            rows += retrieval_rows(name, baseline_ranks, ks, n_boot, split)
             rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split)
     return rows
 
 
-def metrics_table(rows: list[MetricRow], paired: bool = False) -> str:
-    """Markdown: one line per variant, one column per metric, 'mean [low, high]'. With `paired`, the
-    paired differences to the baselines instead of the plain metrics."""
-    rows = [r for r in rows if (" - " in r["metric"]) == paired]
-    metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    by = {(r["variant"], r["metric"]): r for r in rows}
-    n = rows[0]["n"] if rows else 0
-    lines = [f"| variant (n={n:,} users) | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-    for v in variants:
-        fmt = "{:+.4f}" if paired else "{:.4f}"
-        cells = [
-            f"{fmt.format(by[v, m]['mean'])} [{fmt.format(by[v, m]['ci_low'])}, {fmt.format(by[v, m]['ci_high'])}]"
-            if (v, m) in by
-            else ""
-            for m in metrics
-        ]
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def metric_columns(rows: list[MetricRow]) -> tuple[str, ...]:
+    """The teacher table's columns: its metrics, in the order the rows carry them."""
+    return tuple(dict.fromkeys(r["metric"] for r in rows if not r["metric"].endswith(DIFF)))
+
+
+def diff_columns(rows: list[MetricRow]) -> tuple[str, ...]:
+    """The paired-difference table's columns (`<metric>_diff`, variant '<teacher> - <baseline>')."""
+    return tuple(dict.fromkeys(r["metric"] for r in rows if r["metric"].endswith(DIFF)))
+
+
+def metrics_markdown(rows: list[MetricRow]) -> str:
+    """Both teacher tables (metrics, then paired differences), for the command line and metrics.md."""
+    return (
+        metric_table(rows, metric_columns(rows), digits=4)
+        + "\n\nPaired differences, teacher minus baseline, same users:\n\n"
+        + metric_table(rows, diff_columns(rows), digits=4)
+    )

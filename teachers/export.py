@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,11 @@ import torch
 from safetensors.torch import save_file
 
 from recplug.data.embeddings import EMBEDDINGS_FILE, USER_STATES_FILE, write_embeddings, write_metadata
-from recplug.data.io import _atomic
-from teachers.config import TeacherConfig
+from recplug.data.fingerprint import fingerprint
+from recplug.data.io import atomic_write
 from teachers.kinds import TeacherKind
 
 MODEL_FILE = "model.safetensors"
-
-
-def config_hash(cfg: TeacherConfig) -> str:
-    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
 
 def export_teacher(
@@ -28,16 +23,16 @@ def export_teacher(
 ) -> dict[str, Any]:
     """Embeddings of every warm item and every user with history at the cut-off; metadata.json last."""
     data, cfg = kind.data, kind.cfg
-    item_rows = np.arange(1, data.items.table_size)
+    item_rows = np.arange(1, data.items.size)
     model.eval()
     items = kind.item_embeddings(model, item_rows).numpy()
-    write_embeddings(out / EMBEDDINGS_FILE, data.items.ids(item_rows), items)
-    user_rows = np.arange(1, data.users.table_size)
+    write_embeddings(out / EMBEDDINGS_FILE, data.items.ids_at(item_rows), items)
+    user_rows = np.arange(1, data.users.size)
     lengths, values = data.final_histories(user_rows, cfg.history_len)
     users = kind.query_embeddings(model, user_rows, lengths, values).numpy()
-    write_embeddings(out / USER_STATES_FILE, data.users.ids(user_rows), users, id_column="user_id")
+    write_embeddings(out / USER_STATES_FILE, data.users.ids_at(user_rows), users, id_column="user_id")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    _atomic(out / MODEL_FILE, lambda tmp: save_file(state, tmp))
+    atomic_write(out / MODEL_FILE, lambda tmp: save_file(state, tmp))
     metadata = {
         "kind": cfg.kind,
         "dim": int(items.shape[1]),
@@ -46,7 +41,7 @@ def export_teacher(
         "n_users": int(len(user_rows)),
         "data_cutoff_ts": data.cutoff,
         "data": data.fingerprint,
-        "config_hash": config_hash(cfg),
+        "config_hash": fingerprint(cfg.model_dump(mode="json")),
         "config": json.loads(cfg.model_dump_json()),
         **extra,
     }

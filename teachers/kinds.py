@@ -23,6 +23,15 @@ EMBED_CHUNK = 4096
 
 
 class TeacherKind(ABC):
+    """One teacher kind (the ID tower or the sequence tower) behind the interface training,
+    checkpointing, evaluation and export use: its model, its examples and batches, its loss, and how it
+    embeds items and users. `KINDS[name](data, cfg)` builds one.
+
+    Args:
+        data: the positives before the cut-off, with vocabularies and histories.
+        cfg: the teacher's config (kind, sizes, optimiser, epochs, seed).
+    """
+
     def __init__(self, data: TeacherData, cfg: TeacherConfig):
         self.data, self.cfg = data, cfg
 
@@ -111,8 +120,8 @@ class IDTeacher(TeacherKind):
     def build(self, device: torch.device | None = None) -> IDTower:
         c = self.cfg
         return IDTower(
-            self.data.users.table_size,
-            self.data.items.table_size,
+            self.data.users.size,
+            self.data.items.size,
             len(self.data.categories) + 1,
             c.embedding_dim,
             c.tower_hidden,
@@ -175,7 +184,7 @@ class SeqTeacher(TeacherKind):
         rng = np.random.default_rng(
             [self.cfg.seed, 7, int(examples[:1].sum()) if len(examples) else 0, len(examples)]
         )
-        negatives = rng.integers(1, d.items.table_size, self.cfg.random_negatives)
+        negatives = rng.integers(1, d.items.size, self.cfg.random_negatives)
         kjt = self._sequence_features(length - 1, inputs, length - 1, targets, negatives)
         return TeacherBatch(
             kjt, {"targets": torch.as_tensor(targets), "negatives": torch.as_tensor(negatives)}
@@ -184,7 +193,7 @@ class SeqTeacher(TeacherKind):
     def build(self, device: torch.device | None = None) -> SeqTower:
         c = self.cfg
         return SeqTower(
-            self.data.items.table_size,
+            self.data.items.size,
             len(self.data.categories) + 1,
             c.embedding_dim,
             c.history_len,
@@ -200,7 +209,7 @@ class SeqTeacher(TeacherKind):
             model,
             freq if self.cfg.logq_correction else None,
             self.cfg.temperature,
-            self.data.items.table_size,
+            self.data.items.size,
         )
 
     def query_embeddings(self, model, user_rows, lengths, values) -> torch.Tensor:

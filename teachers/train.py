@@ -30,13 +30,14 @@ from torchrec.optim.optimizers import in_backward_optimizer_filter
 from tqdm.auto import tqdm
 
 from recplug.data import load_dataset
+from recplug.data.fingerprint import fingerprint
 from recplug.metrics.intervals import MetricRow
 from teachers.checkpoint import full_model_state, load_checkpoint, read_info, save_checkpoint
 from teachers.config import TeacherConfig
 from teachers.data import TeacherData
 from teachers.dist import DistEnv, process_group
-from teachers.evaluate import evaluate_teacher, metrics_table
-from teachers.export import config_hash, export_teacher
+from teachers.evaluate import evaluate_teacher, metrics_markdown
+from teachers.export import export_teacher
 from teachers.kinds import KINDS, TeacherKind
 
 SPARSE_OPTIMIZERS = {
@@ -90,7 +91,7 @@ def shard(
 
 
 def _fingerprint(kind: TeacherKind) -> dict:
-    return {"config_hash": config_hash(kind.cfg), "data": kind.data.fingerprint}
+    return {"config_hash": fingerprint(kind.cfg.model_dump(mode="json")), "data": kind.data.fingerprint}
 
 
 def _resume(ckpt: Path, kind: TeacherKind, dmp, optimizer) -> int:
@@ -218,7 +219,7 @@ def train_teacher(
             metrics, skipped = evaluate_model(ds, kind, model)
             extra |= {"metrics": metrics, "eval_skipped": skipped}
             (out / "metrics.json").write_text(json.dumps({"rows": metrics, "skipped": skipped}, indent=2))
-            (out / "metrics.md").write_text(metrics_table(metrics) + "\n")
+            (out / "metrics.md").write_text(metrics_markdown(metrics) + "\n")
         metadata = export_teacher(out, kind, model, extra)
         return TeacherResult(out, step, loss_value, metrics, metadata)
 
@@ -236,7 +237,7 @@ def evaluate_model(
         raise ValueError(f"no evaluable users in the {split} period (skipped: {ev.skipped})")
     with torch.no_grad():
         queries = kind.query_embeddings(model, ev.user_rows, ev.hist_lengths, ev.hist_values)
-        items = kind.item_embeddings(model, np.arange(1, data.items.table_size))
+        items = kind.item_embeddings(model, np.arange(1, data.items.size))
     rows = evaluate_teacher(
         data, ev, queries, items, f"{cfg.kind}_teacher", cfg.eval_ks, cfg.bootstrap, split, baselines
     )

@@ -41,7 +41,7 @@ SMALL_MODEL = {
 
 
 def small_student_config(**kw):
-    from recplug.student.config import load_student_config
+    from recplug.student.train_config import load_student_config
 
     base = {
         "model": SMALL_MODEL,

@@ -164,7 +164,7 @@ def test_cre_reports_coverage_and_skips_and_exports(cre_report):
 
 
 def test_bad_teacher_files_are_named(tiny_dir, tiny_student, own_teacher, tmp_path):
-    from recplug.student.cre.teachers import load_teacher
+    from recplug.student.cre.teachers import load_teacher_targets
     from recplug.student.cre.train import load_student
 
     run, _ = load_student(tiny_student[0], tiny_dir, tmp_path)
@@ -173,13 +173,13 @@ def test_bad_teacher_files_are_named(tiny_dir, tiny_student, own_teacher, tmp_pa
     from recplug.student.cre.config import TeacherFile
 
     with pytest.raises(ValueError, match="none of its 50 item ids matches"):
-        load_teacher(TeacherFile(name="x", path=str(other)), run.store)
+        load_teacher_targets(TeacherFile(name="x", path=str(other)), run.store)
     bad = tmp_path / "nan"
     vec = np.ones((5, 4))
     vec[2, 1] = np.nan
     write_embeddings(bad / "embeddings.parquet", np.arange(1, 6), vec)
     with pytest.raises(DatasetError, match="NaN"):
-        load_teacher(TeacherFile(name="x", path=str(bad)), run.store)
+        load_teacher_targets(TeacherFile(name="x", path=str(bad)), run.store)
     write_metadata(other, {"kind": "x", "dim": 8})
     with pytest.raises(DatasetError, match="dim 4 but"):
-        load_teacher(TeacherFile(name="x", path=str(other)), run.store)
+        load_teacher_targets(TeacherFile(name="x", path=str(other)), run.store)

@@ -300,22 +300,24 @@ def test_true_match_features_beat_the_baseline_and_the_scorer_reproduces_the_run
     cfg = RankingConfig(n_boot=100)
     out = tmp_path / "ranking"
     variants = ["baseline", "+match", "+match+sid"]
-    rows = run_ranking(tiny_dir, {"true": folder}, variants, seeds=[0], out_dir=out, cfg=cfg, progress=False)
+    result = run_ranking(tiny_dir, {"true": folder}, variants, seeds=[0], out_dir=out, cfg=cfg, progress=False)
+    rows, layout = result.rows, result.layout
     get = {(r["variant"], r["metric"], r["split"]): r for r in rows}
     assert get[("baseline", "auc", "all")]["mean"] > 0.6
     gain = get[("+match", "auc_diff", "all")]
     assert gain["ci_low"] > 0, gain  # true collaborative vectors must help, beyond noise
-    seed_metrics = json.loads((out / "match" / "seed0" / "metrics.json").read_text())
+    seed_metrics = json.loads(layout.metrics("match", 0).read_text())
     assert seed_metrics["leakage"] == [] and seed_metrics["fit_on"] == "valid"
     assert seed_metrics["sources"]["true"]["missing_items"] == 0
     assert seed_metrics["test"]["all"]["auc"] > 0.6
-    summary = json.loads((out / "metrics.json").read_text())
+    summary = json.loads(layout.summary.read_text())
+    assert summary == json.loads(json.dumps(result.summary))
     assert summary["splits"]["cold"]["impressions"] > 0 and summary["undefined"] == []
     # the scorer (features computed on the fly) gives the run's own test scores
     run = RankingRun(tiny_dir, {"true": folder}, cfg, features_dir=tmp_path / "features", progress=False)
     variant = run.variant("+match+sid")
-    model, pipeline = run.load_model(variant, out / variant.slug / "seed0" / "model.safetensors")
+    model, pipeline = run.load_model(variant, layout.model(variant.slug, 0))
     test = run.imps.rows("test")
     scorer = run.scorer(model, pipeline)
     got = scorer(run.imps.user_id[test], run.imps.item_id[test], run.imps.hist.take(test), run.imps.ts[test])
-    np.testing.assert_allclose(got, np.load(out / variant.slug / "seed0" / "test_scores.npy"), atol=1e-5)
+    np.testing.assert_allclose(got, np.load(layout.scores(variant.slug, 0)), atol=1e-5)

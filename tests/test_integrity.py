@@ -10,12 +10,11 @@ import shutil
 import numpy as np
 import polars as pl
 import pytest
+from conftest import SMALL_MODEL
 
 from recplug.data import load_dataset, time_split
 from recplug.data.io import write_parquet
 from recplug.student.holdout import query_split
-
-from conftest import SMALL_MODEL
 
 
 def perturb_after(src, dst, since: int, seed: int = 0, drop: float = 0.3) -> None:
@@ -49,7 +48,7 @@ def perturb_after(src, dst, since: int, seed: int = 0, drop: float = 0.3) -> Non
 
 
 def small_config():
-    from recplug.student.config import load_student_config
+    from recplug.student.train_config import load_student_config
 
     return load_student_config(
         None,
@@ -128,11 +127,11 @@ def test_cold_items_appear_in_no_training_pair_of_any_source(tiny_dir, tiny_ds, 
     """Inductive by default: the test period's cold items (and every item created at or after the cut-off)
     are in no student source, no CRE sample, pool, teacher row or auxiliary pair."""
     from recplug.student.cre.config import load_cre_config
-    from recplug.student.cre.teachers import load_teacher
+    from recplug.student.cre.teachers import load_teacher_targets
     from recplug.student.cre.train import cre_data
-    from recplug.student.train import prepare
+    from recplug.student.run import StudentRun
 
-    run = prepare(tiny_dir, tmp_path, small_config())
+    run = StudentRun.setup(tiny_dir, tmp_path, small_config())
     cold_rows = np.flatnonzero(np.isin(run.store.item_ids, time_split(tiny_ds).cold_items.to_numpy()))
     created = tiny_ds.items.filter(pl.col("created_ts") >= tiny_ds.meta.splits.train_end)["item_id"]
     new_rows = run.store.rows(created.to_numpy())
@@ -147,7 +146,7 @@ def test_cold_items_appear_in_no_training_pair_of_any_source(tiny_dir, tiny_ds, 
     assert not set(run.holdout.queries["train"]["item_id"].to_list()) & set(created.to_list())
     teachers_dir = clean_run[0]
     cfg = load_cre_config(None, teachers=[{"name": "id", "path": str(teachers_dir / "id")}])
-    data, _ = cre_data(run.ds, run, [load_teacher(t, run.store) for t in cfg.teachers], cfg)
+    data, _ = cre_data(run.ds, run, [load_teacher_targets(t, run.store) for t in cfg.teachers], cfg)
     cre_rows = set(data.samples.targets.tolist()) | set(data.samples.pool[data.samples.pool >= 0].tolist())
     cre_rows |= set(data.user_pools[data.user_pools >= 0].tolist()) | set(data.id_rows.tolist())
     cre_rows |= set(data.aux_pairs[0].tolist()) | set(data.aux_pairs[1].tolist())
@@ -155,11 +154,11 @@ def test_cold_items_appear_in_no_training_pair_of_any_source(tiny_dir, tiny_ds, 
 
 
 def test_transductive_is_an_explicit_choice(tiny_dir, tmp_path):
-    from recplug.student.train import prepare
+    from recplug.student.run import StudentRun
 
-    inductive = prepare(tiny_dir, tmp_path / "i", small_config())
+    inductive = StudentRun.setup(tiny_dir, tmp_path / "i", small_config())
     cfg = small_config().model_copy(update={"transductive": True})
-    transductive = prepare(tiny_dir, tmp_path / "t", cfg)
+    transductive = StudentRun.setup(tiny_dir, tmp_path / "t", cfg)
     assert inductive.holdout.summary()["mode"] == "inductive"
     assert transductive.holdout.trainable.all() and not inductive.holdout.trainable.all()
     views = lambda r: len(next(p for p in r.pairsets if p.spec.builder == "item_views"))  # noqa: E731
@@ -170,9 +169,9 @@ def test_evaluation_is_out_of_sample(tiny_dir, tmp_path):
     """Test co-engagement pairs exclude training pairs (counted); category metrics use items whose label
     never trained; balancing's validation sets come before the cut-off and are not training pairs; test
     queries never train and their words are not in the tokenizer unless training text has them."""
-    from recplug.student.train import prepare, training_pair_keys
+    from recplug.student.run import StudentRun, training_pair_keys
 
-    run = prepare(tiny_dir, tmp_path, small_config())
+    run = StudentRun.setup(tiny_dir, tmp_path, small_config())
     ep = run.eval_pairs
     trained = training_pair_keys(run.pairsets)
     assert not {(a, b) for a, b in zip(*(x.tolist() for x in ep.coengagement), strict=True)} & trained

@@ -17,8 +17,9 @@ from recplug.student.balancing import balance_weights
 from recplug.student.embed import embed_items
 from recplug.student.lightning import ContentModule
 from recplug.student.mining import f1_optimal_threshold, known_positive_candidates, mine_hard_negatives
+from recplug.student.run import StudentRun
 from recplug.student.sampler import SourceSteps, indices_for_step, source_for_step
-from recplug.student.train import new_encoder, prepare, train_student
+from recplug.student.train import new_encoder, train_student
 from recplug.student.views import View
 
 _cfg = small_student_config
@@ -57,7 +58,7 @@ def test_loss_falls_and_recall_beats_chance(tiny_dir, trained, tmp_path):
     from recplug.student.modeling import OmniEncoder
 
     out, report = trained
-    run = prepare(tiny_dir, tmp_path, _cfg())
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
 
     def held_loss(encoder, name):  # the same fixed batch, eval mode: before vs after training
         m = _module(run, encoder.eval())
@@ -92,7 +93,7 @@ def test_the_saved_model_embeds_as_the_trained_one(tiny_dir, trained, tmp_path):
     from recplug.student.modeling import OmniEncoder
 
     out, _ = trained
-    run = prepare(tiny_dir, tmp_path, _cfg())
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
     enc = OmniEncoder.from_pretrained(str(out / "model"))
     again = embed_items(enc, run.store, run.tokenizer, run.cfg.item_view)
     saved = np.stack(pl.read_parquet(out / "embeddings.parquet")["embedding"].to_list())
@@ -104,7 +105,7 @@ def test_matryoshka_prefixes_are_usable_embeddings(tiny_dir, trained, tmp_path):
     from recplug.student.modeling import OmniEncoder
 
     out, report = trained
-    run = prepare(tiny_dir, tmp_path, _cfg())
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
     enc = OmniEncoder.from_pretrained(str(out / "model"))
     emb = embed_items(enc, run.store, run.tokenizer)
     short = emb[:, :16] / np.linalg.norm(emb[:, :16], axis=1, keepdims=True)
@@ -119,7 +120,7 @@ def test_omni_sees_what_text_cannot(tiny_dir, trained, tmp_path):
     text-only embedding of the same trained model; audio-only attributes at least not lost vs text."""
     from recplug.student.modeling import OmniEncoder
 
-    run = prepare(tiny_dir, tmp_path, _cfg())
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
     enc = OmniEncoder.from_pretrained(str(trained[0] / "model"))
     omni = embed_items(enc, run.store, run.tokenizer, View(instruction="item"))
     text = embed_items(enc, run.store, run.tokenizer, View(modalities=("text",), instruction="item"))
@@ -200,7 +201,7 @@ def test_sinkhorn_weights_favour_the_source_closest_to_validation():
 
 
 def test_patterns_with_absent_modalities_contribute_no_loss(tiny_dir, tmp_path):
-    run = prepare(tiny_dir, tmp_path, _cfg())
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
     run.store.has_image[:] = False  # no item has an image now
     module = _module(run, new_encoder(run))
     views = next(i for i, p in enumerate(run.pairsets) if p.spec.name == "i2i_views")
@@ -257,7 +258,7 @@ def test_info_nce_masks_duplicates_of_the_positive():
 
 
 def test_a_run_folder_of_another_config_starts_afresh(tmp_path):
-    from recplug.student.train import start_or_resume
+    from recplug.student.fit import start_or_resume
 
     (tmp_path / "stages" / "I" / "model").mkdir(parents=True)
     (tmp_path / "balancing.json").write_text("{}")
@@ -272,7 +273,7 @@ def test_a_run_folder_of_another_config_starts_afresh(tmp_path):
 def test_a_world_that_stores_no_media_is_rendered_on_demand(tiny_dir, tmp_path):
     from recplug.data import load_dataset
     from recplug.student.items import load_items
-    from recplug.student.train import dataset_items
+    from recplug.student.run import dataset_items
 
     World.from_preset("tiny", seed=0, media="on_demand").generate(tmp_path / "w", progress=False)
     lazy = load_dataset(tmp_path / "w")

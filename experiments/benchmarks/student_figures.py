@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from recplug.student.config import StudentConfig, load_student_config
 from recplug.student.report import student_table
 from recplug.student.sources import default_sources
 from recplug.student.train import train_student
+from recplug.student.train_config import StudentConfig, load_student_config
 from recplug.student.views import View
 
 

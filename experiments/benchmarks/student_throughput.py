@@ -20,11 +20,12 @@ import torch
 
 
 def main() -> None:
-    from recplug.student.config import load_student_config
     from recplug.student.embed import embed_entries
     from recplug.student.lightning import ContentModule
     from recplug.student.modeling import OmniEncoder
-    from recplug.student.train import new_encoder, prepare
+    from recplug.student.run import StudentRun
+    from recplug.student.train import new_encoder
+    from recplug.student.train_config import load_student_config
     from recplug.student.views import View
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,7 +35,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     args = p.parse_args()
     cfg = load_student_config()
-    run = prepare(args.data, Path(tempfile.mkdtemp()), cfg)
+    run = StudentRun.setup(args.data, Path(tempfile.mkdtemp()), cfg)
     enc = OmniEncoder.from_pretrained(str(Path(args.model) / "model")) if args.model else new_encoder(run)
     rows = ["| measurement | value |", "|---|---|"]
     n = min(args.items, len(run.store.item_ids))

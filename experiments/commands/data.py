@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments.commands.common import timed
+from experiments.timing import timed
 
 
 def _generate(args: argparse.Namespace) -> None:

@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from experiments.commands.common import timed
 from experiments.commands.teachers import _overrides
+from experiments.timing import timed
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from experiments.commands.common import timed
 from experiments.commands.teachers import _overrides
+from experiments.timing import timed
 
 
 def _teachers(specs: list[str] | None) -> list[dict] | None:
@@ -59,7 +59,7 @@ def _ablate(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from recplug.student.config import load_student_config
+    from recplug.student.train_config import load_student_config
 
     if args.stage == "cre":
         return _train_cre(args)
@@ -81,8 +81,8 @@ def _embed(args: argparse.Namespace) -> None:
     from recplug.student.embed import embed_items
     from recplug.student.items import load_items
     from recplug.student.modeling import OmniEncoder
+    from recplug.student.run import dataset_items
     from recplug.student.tokenizer import load_tokenizer
-    from recplug.student.train import dataset_items
 
     model = Path(args.model) / "model" if (Path(args.model) / "model").is_dir() else Path(args.model)
     enc = OmniEncoder.from_pretrained(str(model))
@@ -91,7 +91,7 @@ def _embed(args: argparse.Namespace) -> None:
     store = load_items(dataset_items(ds), ds.root, enc.config.image_size, enc.config.audio_window)
     view = None  # the run's item view (e.g. text-only) when the folder is a whole run
     if (Path(args.model) / "config.json").is_file():
-        from recplug.student.config import StudentConfig
+        from recplug.student.train_config import StudentConfig
 
         view = StudentConfig.model_validate_json((Path(args.model) / "config.json").read_text()).item_view
     with timed("student: embed"):
@@ -105,14 +105,15 @@ def _embed(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from recplug.student.config import StudentConfig
     from recplug.student.modeling import OmniEncoder
     from recplug.student.report import student_table
-    from recplug.student.train import evaluate_student, prepare
+    from recplug.student.run import StudentRun
+    from recplug.student.run_metrics import evaluate_student
+    from recplug.student.train_config import StudentConfig
 
     folder = Path(args.model)
     cfg = StudentConfig.model_validate_json((folder / "config.json").read_text())
-    run = prepare(args.data, folder, cfg)
+    run = StudentRun.setup(args.data, folder, cfg)
     rows, _ = evaluate_student(run, OmniEncoder.from_pretrained(str(folder / "model")), "student")
     print(student_table(rows))
     if args.json:

@@ -11,7 +11,7 @@ import json
 
 import yaml
 
-from experiments.commands.common import timed
+from experiments.timing import timed
 
 
 def _overrides(pairs: list[str] | None) -> dict:
@@ -26,7 +26,7 @@ def _overrides(pairs: list[str] | None) -> dict:
 
 def _train(args: argparse.Namespace) -> None:
     from teachers.config import load_config
-    from teachers.evaluate import metrics_table
+    from teachers.evaluate import metrics_markdown
     from teachers.train import train_teacher
 
     cfg = load_config(args.config, **({"kind": args.kind} if args.kind else {}), **_overrides(args.set))
@@ -34,23 +34,18 @@ def _train(args: argparse.Namespace) -> None:
         result = train_teacher(args.data, args.out, cfg, resume=not args.no_resume, progress=not args.quiet)
     if result is not None:
         if result.metrics:
-            print(metrics_table(result.metrics))
-            print(
-                "\npaired differences (teacher - baseline, same users):\n"
-                + metrics_table(result.metrics, paired=True)
-            )
+            print(metrics_markdown(result.metrics))
         print(
             f"wrote {result.out} (embeddings.parquet, user_states.parquet, metadata.json, model.safetensors)"
         )
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from teachers.evaluate import metrics_table
+    from teachers.evaluate import metrics_markdown
     from teachers.saved import evaluate_saved
 
     rows, skipped = evaluate_saved(args.teacher, args.data)
-    print(metrics_table(rows))
-    print("\npaired differences (teacher - baseline, same users):\n" + metrics_table(rows, paired=True))
+    print(metrics_markdown(rows))
     print(f"skipped: {json.dumps(skipped)}")
 
 

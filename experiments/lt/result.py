@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recplug.metrics.intervals import MetricRow, make_row, two_level_bootstrap
+from recplug.metrics.intervals import MetricRow, diff_metric, make_row, two_level_bootstrap
 
 EXPERIMENT = "lt"
-LIGHT_SHARE = 0.2  # the "light" split: this share of users with the fewest logged positives
+LIGHT_SHARE = 0.2
+COLUMNS = ("lt7", "lt14", "lt7_diff", "lt14_diff")  # the "light" split: this share of users with the fewest logged positives
 
 
 @dataclass
@@ -84,12 +85,12 @@ def lt_rows(
                 rows.append(make_row(EXPERIMENT, name, f"lt{h}", split, est, n))
                 if base is not None:
                     est, users_only = two_level_bootstrap((res.lt(h) - base.lt(h))[:, mask], n_boot)
-                    rows.append(make_row(EXPERIMENT, name, f"lt{h}_diff", split, est, n))
+                    rows.append(make_row(EXPERIMENT, name, diff_metric(f"lt{h}"), split, est, n))
                     if widening is not None:
                         widening.append(
                             {
                                 "variant": name,
-                                "metric": f"lt{h}_diff",
+                                "metric": diff_metric(f"lt{h}"),
                                 "split": split,
                                 "ci_users_only": list(users_only),
                                 "ci_users_and_seeds": [est[1], est[2]],

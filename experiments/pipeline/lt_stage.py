@@ -11,9 +11,10 @@ import numpy as np
 import polars as pl
 
 from experiments.cache import is_done, mark_done
-from experiments.commands.common import timed
 from experiments.pipeline.config import PipelineConfig
+from experiments.pipeline.results import Section, StageResult
 from experiments.pipeline.stages import Paths, ranking_sources
+from experiments.timing import timed
 from recplug.data.io import atomic_write_text
 from recplug.metrics.intervals import MetricRow
 
@@ -24,17 +25,14 @@ def _models(paths: Paths, variants: list[str], seeds: list[int]) -> dict[str, li
 
     out = {}
     for v in variants:
-        out[v] = [paths.ranking_model(Variant.parse(v, "student").slug, seed) for seed in seeds]
+        out[v] = [paths.ranking.model(Variant.parse(v, "student").slug, seed) for seed in seeds]
         missing = [f for f in out[v] if not f.is_file()]
         if missing:
             raise ValueError(f"lt: variant '{v}' has no trained model at {missing[0]}; run the ranking stage first")
     return out
 
 
-def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRow]:
-    from features.experiment import RankingRun
-    from features.train import RankingConfig
-
+def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> StageResult:
     models = _models(paths, cfg.lt.variants, cfg.lt.seeds)
     key = {
         "stage": "lt",
@@ -44,7 +42,17 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
     }
     if is_done(paths.lt, key):
         print(f"[lt] {paths.lt} is up to date: skipped")
-        return json.loads((paths.lt / "metrics.json").read_text())["rows"]
+        saved = json.loads((paths.lt / "metrics.json").read_text())
+    else:
+        saved = _simulate_and_proxy(cfg, paths, data_dir, models)
+        mark_done(paths.lt, key)
+    return _result(saved, paths)
+
+
+def _simulate_and_proxy(cfg: PipelineConfig, paths: Paths, data_dir: Path, models: dict) -> dict:
+    from features.experiment import RankingRun
+    from features.train import RankingConfig
+
     run = RankingRun(
         data_dir,
         ranking_sources(cfg, paths),
@@ -65,9 +73,41 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRo
         with timed("lt: log proxy"):
             p_rows, info["proxy_undefined"] = proxy_rows(cfg, paths, run)
             rows += p_rows
-    atomic_write_text(paths.lt / "metrics.json", json.dumps({"rows": rows, **info}, indent=2, default=float))
-    mark_done(paths.lt, key)
-    return rows
+    saved = {"rows": rows, **info}
+    atomic_write_text(paths.lt / "metrics.json", json.dumps(saved, indent=2, default=float))
+    return json.loads(json.dumps(saved, default=float))
+
+
+def _result(saved: dict, paths: Paths) -> StageResult:
+    """The stage's result from its report (fresh or its own metrics.json when cached)."""
+    from experiments.lt.result import COLUMNS
+
+    rows = saved["rows"]
+    sim = {k: v for k, v in saved.get("simulator", {}).items() if k != "daily_active_share"}
+    sections = [
+        Section(
+            "LT on the world's simulator (active days per user; CI over users and seeds)",
+            [r for r in rows if r["experiment"] == "lt"],
+            COLUMNS,
+        )
+    ]
+    proxy = [r for r in rows if r["experiment"] == "lt_proxy"]
+    if proxy:
+        # correlations and the top-minus-bottom gap; the per-quintile means stay in report.json
+        cols = tuple(
+            m for m in dict.fromkeys(r["metric"] for r in proxy) if m.startswith("spearman") or "minus" in m
+        )
+        sections.append(
+            Section("LT log proxy (correlational, not causal: see experiments/lt/log_proxy.py)", proxy, cols)
+        )
+    curves = paths.plots / "lt_curves.png"
+    return StageResult(
+        "lt",
+        rows,
+        sections,
+        plots={"LT: cumulative active days per user": curves} if sections[0].rows else {},
+        notes={"simulator": sim, "proxy_undefined": saved.get("proxy_undefined", [])},
+    )
 
 
 def simulate(
@@ -118,7 +158,7 @@ def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow],
     test = run.imps.rows("test")
     rows, undefined = [], []
     for v in cfg.lt.variants:
-        scores = np.load(paths.ranking_scores(run.variant(v).slug, 0), allow_pickle=False)
+        scores = np.load(paths.ranking.scores(run.variant(v).slug, 0), allow_pickle=False)
         frame = pl.DataFrame(
             {
                 "user_id": run.imps.user_id[test],

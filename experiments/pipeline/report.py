@@ -12,22 +12,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.cre_ablation import COLUMNS as CRE_COLUMNS  # noqa: E402
-from experiments.cre_ablation import REFERENCE as CRE_REFERENCE  # noqa: E402
+from experiments.pipeline.results import Section, StageResult  # noqa: E402
 from recplug.data.io import atomic_write_text  # noqa: E402
 from recplug.metrics.intervals import MetricRow  # noqa: E402
 from recplug.metrics.tables import metric_table  # noqa: E402
 
-RANKING_COLUMNS = ("auc", "gauc", "logloss")
-RANKING_DIFF_COLUMNS = ("auc_diff", "gauc_diff", "logloss_diff")
-LT_COLUMNS = ("lt7", "lt14", "lt7_diff", "lt14_diff")
 STAGE_METRICS = (
     ("coengagement i2i recall@50", "warm"),
     ("content i2i recall@50", "warm"),
     ("q2i recall@50", "warm"),
-)
-RANKING_REFERENCE = (
-    "Reference (SAIL-Embedding report, Douyin scale, online): match features +0.08 to +0.1 point AUC."
 )
 
 
@@ -61,14 +54,11 @@ def plot_differences(rows: Sequence[MetricRow], metric: str, path: Path, title: 
     return path
 
 
-def plot_by_stage(rows: Sequence[MetricRow], path: Path) -> Path | None:
-    """Retrieval metrics after each content stage and after CRE, with 95% intervals."""
-    variants = list(dict.fromkeys(r["variant"] for r in rows if r["variant"].startswith("stage ")))
-    variants += [
-        v
-        for v in dict.fromkeys(r["variant"] for r in rows if r["experiment"] == "cre")
-        if v.startswith("+ both")
-    ]
+def plot_by_stage(rows: Sequence[MetricRow], variants: Sequence[str], path: Path) -> Path | None:
+    """Retrieval metrics of `variants` in order (each content stage, then the CRE student), with 95%
+    intervals."""
+    present = {r["variant"] for r in rows}
+    variants = [v for v in variants if v in present]
     if not variants:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -94,11 +84,11 @@ def plot_by_stage(rows: Sequence[MetricRow], path: Path) -> Path | None:
     return path
 
 
-def integrity_section(student: dict, ranking: dict, lt: dict) -> str:
+def integrity_section(student: dict, ranking: dict, lt: dict) -> Section:
     """What the run held out and how its intervals are made: the mode (inductive or transductive),
     the student's validation split, what the evaluation excluded, and how much the training seeds
-    widen the ranking and LT intervals over a users-only bootstrap."""
-    h, ev = student.get("holdout", {}), student.get("evaluation", {})
+    widen the ranking and LT intervals over a users-only bootstrap (from the stages' notes)."""
+    h, ev = student.get("holdout") or {}, student.get("evaluation") or {}
     q = h.get("query_rows", {})
     lines = [
         f"- Student mode: **{h.get('mode', '?')}**"
@@ -117,7 +107,7 @@ def integrity_section(student: dict, ranking: dict, lt: dict) -> str:
         f"excluded; category metrics use the {ev.get('category_items_never_trained', 0):,} items whose "
         "label never trained; the tokenizer learnt training text only.",
     ]
-    widening = (ranking.get("interval_widening") or []) + (lt.get("interval_widening") or [])
+    widening = (ranking.get("interval_widening") or []) + ((lt.get("simulator") or {}).get("interval_widening") or [])
     if widening:
         lines += [
             "- Intervals resample users and then training seeds (two-level bootstrap); LT simulation seed k "
@@ -135,25 +125,43 @@ def integrity_section(student: dict, ranking: dict, lt: dict) -> str:
                 f"| {w['variant']} | {w['metric']} | {w['split']} | [{a[0]:.4f}, {a[1]:.4f}] "
                 f"({a[1] - a[0]:.4f}) | [{b[0]:.4f}, {b[1]:.4f}] ({b[1] - b[0]:.4f}) |"
             )
-    return "\n".join(lines)
+    return Section("Evaluation integrity: what was held out, how intervals are made", text="\n".join(lines))
 
 
-def write_report(root: Path, name: str, rows: list[MetricRow], notes: dict, sections: dict[str, str]) -> Path:
-    """report.json and report.md in the run folder; `sections` are extra markdown blocks by title."""
+def render_section(section: Section) -> list[str]:
+    """Markdown lines of one section: its text, its table (one renderer for every table), its note."""
+    md = [f"## {section.title}", ""]
+    if section.text:
+        md += [section.text, ""]
+    if section.columns and section.rows:
+        md += [metric_table(section.rows, section.columns), ""]
+    if section.note:
+        md += [section.note, ""]
+    return md
+
+
+def write_report(
+    root: Path, name: str, results: Sequence[StageResult], notes: dict, stage_variants: Sequence[str] = ()
+) -> Path:
+    """report.json (every stage's rows, and the notes) and report.md (each stage's sections, the
+    plots, the notes), from the stages' results alone. `stage_variants`: the retrieval-by-stage plot's
+    variants in order."""
     plots = root / "plots"
+    rows = [r for res in results for r in res.rows]
+    ranking = _of(rows, "ranking")
     made = {
         "AUC difference to the baseline": plot_differences(
-            _of(rows, "ranking"), "auc_diff", plots / "auc_diff.png", "AUC - baseline"
+            ranking, "auc_diff", plots / "auc_diff.png", "AUC - baseline"
         ),
         "GAUC difference to the baseline": plot_differences(
-            _of(rows, "ranking"), "gauc_diff", plots / "gauc_diff.png", "GAUC - baseline"
+            ranking, "gauc_diff", plots / "gauc_diff.png", "GAUC - baseline"
         ),
         "Retrieval by training stage": plot_by_stage(
-            _of(rows, "student") + _of(rows, "cre"), plots / "retrieval_by_stage.png"
+            _of(rows, "student") + _of(rows, "cre"), stage_variants, plots / "retrieval_by_stage.png"
         ),
     }
-    if (plots / "lt_curves.png").is_file():
-        made["LT: cumulative active days per user"] = plots / "lt_curves.png"
+    for res in results:
+        made |= res.plots
     atomic_write_text(
         root / "report.json", json.dumps({"run": name, "rows": rows, "notes": notes}, indent=2, default=float)
     )
@@ -163,44 +171,9 @@ def write_report(root: Path, name: str, rows: list[MetricRow], notes: dict, sect
         "Every figure is `mean [95% CI low, high]`; intervals are bootstrap over users (or items, queries) unless a section says otherwise.",
         "",
     ]
-    for title, body in sections.items():
-        md += [f"## {title}", "", body, ""]
-    tables = [
-        (
-            "Ranking: AUC, GAUC, logloss (mean over seeds)",
-            _of(rows, "ranking"),
-            RANKING_COLUMNS,
-            RANKING_REFERENCE,
-        ),
-        (
-            "Ranking: paired difference to the baseline (same users, same seeds)",
-            _of(rows, "ranking"),
-            RANKING_DIFF_COLUMNS,
-            "",
-        ),
-        ("CRE ablation", _of(rows, "cre"), CRE_COLUMNS, CRE_REFERENCE),
-        (
-            "LT on the world's simulator (active days per user; CI over users, pooled over simulation seeds)",
-            _of(rows, "lt"),
-            LT_COLUMNS,
-            "",
-        ),
-    ]
-    for title, rs, cols, ref in tables:
-        if rs:
-            md += [f"## {title}", "", metric_table(rs, cols), ""] + ([ref, ""] if ref else [])
-    proxy = _of(rows, "lt_proxy")
-    if proxy:
-        # correlations and the top-minus-bottom gap; the per-quintile means stay in report.json
-        cols = tuple(
-            m for m in dict.fromkeys(r["metric"] for r in proxy) if m.startswith("spearman") or "minus" in m
-        )
-        md += [
-            "## LT log proxy (correlational, not causal: see experiments/lt/log_proxy.py)",
-            "",
-            metric_table(proxy, cols),
-            "",
-        ]
+    for res in results:
+        for section in res.sections:
+            md += render_section(section)
     for title, path in made.items():
         if path is not None:
             md += [f"## {title}", "", f"![{title}]({path.relative_to(root)})", ""]

@@ -1,6 +1,7 @@
 """The pipeline's stages. Each takes the run config, the run folder's paths and the cache key of the
-stages it reads from; each is skipped when its folder carries the stamp of the same key (see
-experiments/cache.py) and resumes from its own checkpoints when it was interrupted."""
+stages it reads from, and returns a `StageResult` (rows, report sections, notes); each is skipped when
+its folder carries the stamp of the same key (see experiments/cache.py), its result then rebuilt from
+its own outputs, and resumes from its own checkpoints when it was interrupted."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.cache import is_done, mark_done
-from experiments.commands.common import timed
 from experiments.pipeline.config import PipelineConfig
-from recplug.metrics.intervals import MetricRow
+from experiments.pipeline.results import Section, StageResult
+from experiments.timing import timed
+from features.layout import RankingLayout
 
 CRE_VARIANT = "+ both (CRE)"
 
@@ -36,14 +38,8 @@ class Paths:
         return self.root / "cre"
 
     @property
-    def ranking(self) -> Path:
-        return self.root / "ranking"
-
-    def ranking_model(self, slug: str, seed: int) -> Path:
-        return self.ranking / slug / f"seed{seed}" / "model.safetensors"
-
-    def ranking_scores(self, slug: str, seed: int) -> Path:
-        return self.ranking / slug / f"seed{seed}" / "test_scores.npy"
+    def ranking(self) -> RankingLayout:
+        return RankingLayout(self.root / "ranking")
 
     @property
     def lt(self) -> Path:
@@ -59,15 +55,16 @@ class Paths:
         return self.cre if (self.cre / "embeddings.parquet").is_file() else self.student
 
 
-def _cached(folder: Path, key: dict, label: str, work) -> list[MetricRow]:
-    """Rows of a stage: from its metrics.json when up to date, else by running `work()`."""
+def _cached(folder: Path, key: dict, label: str, work) -> dict:
+    """A stage's report (its metrics.json: rows and whatever else it records): the stage's own file
+    when up to date, else by running `work()`, which writes it and returns the same dict."""
     if is_done(folder, key):
         print(f"[{label}] {folder} is up to date: skipped")
-        return json.loads((folder / "metrics.json").read_text())["rows"]
+        return json.loads((folder / "metrics.json").read_text())
     with timed(label):
-        rows = work()
+        report = work()
     mark_done(folder, key)
-    return rows
+    return report
 
 
 def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
@@ -118,8 +115,9 @@ def _mtimes(folder: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in sorted(Path(folder).glob("*")) if p.is_file()}
 
 
-def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict) -> list[MetricRow]:
+def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict) -> StageResult:
     from teachers.config import load_config
+    from teachers.evaluate import diff_columns, metric_columns
     from teachers.train import train_teacher
 
     rows = []
@@ -131,32 +129,52 @@ def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: 
             folder,
             key,
             f"teachers: {kind}",
-            lambda: train_teacher(data_dir, folder, tcfg, progress=cfg.progress).metrics,  # noqa: B023
-        )
+            lambda: {"rows": train_teacher(data_dir, folder, tcfg, progress=cfg.progress).metrics},  # noqa: B023
+        )["rows"]
         # the baselines are the same for both teachers (same queries): keep them once
         rows += [
             r
             for r in got
-            if r["variant"] == f"{kind}_teacher" or (kind == "id" and not r["variant"].endswith("_teacher"))
+            if r["variant"].startswith(f"{kind}_teacher") or (kind == "id" and not r["variant"].endswith("_teacher"))
         ]
-    return rows
+    n = rows[0]["n"] if rows else 0
+    return StageResult(
+        "teachers",
+        rows,
+        [
+            Section(
+                "Teachers against baselines (next positive after the cut-off)",
+                rows,
+                metric_columns(rows),
+                text=f"{n:,} users.",
+            ),
+            Section("Teachers: paired differences to each baseline (same users)", rows, diff_columns(rows)),
+        ],
+    )
 
 
 def student_stage(
     cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict
-) -> tuple[list[MetricRow], dict]:
-    from recplug.student.config import load_student_config
+) -> tuple[StageResult, dict]:
+    """The content-trained student's result and its cache key (CRE's stamp includes it)."""
+    from recplug.student.report import COLUMNS
     from recplug.student.train import train_student
+    from recplug.student.train_config import load_student_config
 
     scfg = load_student_config(None, **cfg.student.config)
     key = {"stage": "student", "config": scfg.model_dump(mode="json"), "data": data_key}
-    rows = _cached(
+    report = _cached(
         paths.student,
         key,
         "student: stages I-III",
-        lambda: train_student(data_dir, paths.student, scfg, progress=cfg.progress)["rows"],
+        lambda: train_student(data_dir, paths.student, scfg, progress=cfg.progress),
     )
-    return rows, key
+    rows = report["rows"]
+    notes = {k: report.get(k) for k in ("holdout", "evaluation")}
+    notes["stage_variants"] = [f"stage {st.name}" for st in scfg.stages]  # the rows' variant per stage
+    return StageResult(
+        "student", rows, [Section("Student after each content stage", rows, COLUMNS)], notes=notes
+    ), key
 
 
 def cre_config(cfg: PipelineConfig, paths: Paths):
@@ -169,21 +187,29 @@ def cre_config(cfg: PipelineConfig, paths: Paths):
     return load_cre_config(None, **({"teachers": teachers} | cfg.cre.config))
 
 
-def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: dict) -> list[MetricRow]:
-    """The CRE student (the pipeline's final student) and, when asked, the ablation variants."""
-    from experiments.cre_ablation import run_ablation
-    from recplug.student.cre.train import train_cre
+def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: dict) -> StageResult:
+    """The CRE student (the pipeline's final student) and, when asked, the ablation variants; they
+    share one prepared student run, built on first need."""
+    from experiments.cre_ablation import COLUMNS, REFERENCE, run_ablation
+    from recplug.student.cre.train import prepare_student, train_cre
 
     ccfg = cre_config(cfg, paths)
     key = {"stage": "cre", "config": ccfg.model_dump(mode="json"), "student": student_key}
-    rows = _cached(
-        paths.cre,
-        key,
-        "cre",
-        lambda: train_cre(
-            data_dir, paths.student, paths.cre, ccfg, progress=cfg.progress, variant=CRE_VARIANT
-        )["rows"],
-    )
+    prepared = []
+
+    def train():
+        prepared.append(prepare_student(paths.student, data_dir))
+        return train_cre(
+            data_dir,
+            paths.student,
+            paths.cre,
+            ccfg,
+            progress=cfg.progress,
+            variant=CRE_VARIANT,
+            run=prepared[0],
+        )
+
+    rows = _cached(paths.cre, key, "cre", train)["rows"]
     if cfg.cre.ablation:
         rows += run_ablation(
             data_dir,
@@ -194,8 +220,9 @@ def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: di
             views=cfg.cre.ablation_views,
             progress=cfg.progress,
             done={CRE_VARIANT: rows},
+            run=prepared[0] if prepared else None,
         )
-    return rows
+    return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, note=REFERENCE)])
 
 
 def ranking_sources(cfg: PipelineConfig, paths: Paths) -> dict[str, str]:
@@ -206,18 +233,32 @@ def ranking_sources(cfg: PipelineConfig, paths: Paths) -> dict[str, str]:
     return sources
 
 
-def ranking_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> list[MetricRow]:
+def ranking_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> StageResult:
     from features.experiment import run_ranking
+    from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
     from features.train import RankingConfig
 
     with timed("ranking"):
-        return run_ranking(
+        result = run_ranking(
             data_dir,
             ranking_sources(cfg, paths),
             variants=cfg.ranking.variants,
             seeds=cfg.ranking.seeds,
-            out_dir=paths.ranking,
+            out_dir=paths.ranking.root,
             cfg=RankingConfig(**cfg.ranking.config),
             features_dir=paths.root / "features",
             progress=cfg.progress,
         )
+    rows = result.rows
+    return StageResult(
+        "ranking",
+        rows,
+        [
+            Section("Ranking: AUC, GAUC, logloss (mean over seeds)", rows, METRICS, note=REFERENCE),
+            Section(
+                "Ranking: paired difference to the baseline (same users, same seeds)", rows, DIFF_COLUMNS
+            ),
+        ],
+        notes={k: result.summary.get(k) for k in ("undefined", "splits", "leakage", "fit_on", "intervals")}
+        | {"interval_widening": result.summary["interval_widening"]},
+    )

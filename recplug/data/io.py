@@ -59,7 +59,7 @@ def load_dataset(directory: str | Path, *, lazy: bool = False, validate: bool = 
     return Dataset(root, meta, items, interactions, queries)
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: a killed run leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,11 +75,11 @@ def _atomic(path: Path, write) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    _atomic(path, lambda tmp: frame.write_parquet(tmp, **PARQUET_OPTIONS))
+    atomic_write(path, lambda tmp: frame.write_parquet(tmp, **PARQUET_OPTIONS))
 
 
 def write_dataset(

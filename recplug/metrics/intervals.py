@@ -6,6 +6,18 @@ from typing import TypedDict
 
 import numpy as np
 
+DIFF = "_diff"  # a paired difference to a baseline is the row of metric `<metric>_diff`
+
+
+def diff_metric(metric: str) -> str:
+    """The metric name of a paired difference (variant minus baseline on the same units)."""
+    return metric + DIFF
+
+
+def versus(variant: str, baseline: str) -> str:
+    """The variant name of a difference where an experiment has several baselines."""
+    return f"{variant} - {baseline}"
+
 
 class MetricRow(TypedDict):
     """One row of report.json: {experiment, variant, metric, split, mean, ci_low, ci_high, n}."""

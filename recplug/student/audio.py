@@ -16,7 +16,7 @@ from torch import nn
 from transformers import ASTConfig, ASTModel, Wav2Vec2Config, Wav2Vec2Model
 from transformers.audio_utils import mel_filter_bank
 
-from recplug.student.configuration import OmniConfig
+from recplug.student.model_config import OmniConfig
 
 AUDIO_ENCODERS = ("ast", "wav2vec2")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from recplug.data.vectors import unit_rows
+
 
 def kmeans_centroids(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """L2-normalised k-means centroids of the rows of x (k capped by the number of rows)."""
@@ -16,7 +18,7 @@ def kmeans_centroids(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
     km.train(x)
     c = km.centroids
-    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
+    return unit_rows(c)
 
 
 def sinkhorn_similarity(a: np.ndarray, b: np.ndarray, epsilon: float = 0.1, iters: int = 200) -> float:

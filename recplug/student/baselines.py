@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from recplug.data.vectors import unit_rows
 from recplug.student.items import ItemStore
 
 
@@ -43,7 +44,7 @@ class TfidfBaseline:
         x = np.zeros((n, len(self.vocab)), dtype=np.float32)
         np.add.at(x, (known["row"].to_numpy(), col), 1.0)
         x *= self.idf[None, :]
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+        return unit_rows(x)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return self._matrix(self._tokens(texts), len(texts))

@@ -50,6 +50,24 @@ def known_positive_mask(pairs: PairSet, idx: np.ndarray) -> np.ndarray:
 
 
 class ContentModule(L.LightningModule):
+    """Content training of the student as a LightningModule: each step draws its batch from one
+    source (stochastic specialization, the source chosen by `SourceStepData`), scores every pattern
+    whose modalities are present, and sums InfoNCE (or COSENT) over the Matryoshka prefixes, plus the
+    per-modality and gated-fusion terms; mined hard negatives join the denominator when set.
+
+    Args:
+        encoder: the student being trained.
+        store: the items (rows of every pair set).
+        tokenizer: the run's tokenizer.
+        pairsets: the training sources' pairs, in source order.
+        lr, weight_decay: AdamW's.
+        field_dropout: chance that each text field is dropped from a training item.
+        max_text_tokens: tokens per text (longer ones are cut and counted in `counters`).
+        modality_loss_weight: weight of the per-modality and gated-fusion terms.
+        seed: makes each step's draws a pure function of (seed, step).
+        text_dropout: share of training items shown through their image and audio alone.
+    """
+
     def __init__(
         self,
         encoder: OmniEncoder,

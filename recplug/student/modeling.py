@@ -28,7 +28,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from recplug.student.audio import build_audio_encoder
-from recplug.student.configuration import OmniConfig
+from recplug.student.model_config import OmniConfig
 
 TEXT, VISION, AUDIO = 0, 1, 2  # token type ids in the fusion transformer
 
@@ -67,6 +67,26 @@ def _masked_mean_tanh(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class OmniEncoder(PreTrainedModel):
+    r"""The omni-modal student: one encoder for text, images and audio, any of them missing.
+
+    A ViT over image patches summarised by a [`Perceiver`] of learned queries, an audio encoder (AST over
+    a log-mel spectrogram, or Wav2Vec2) per fixed window with an adapter to one token, and a bidirectional
+    BERT over `[audio ; vision ; instruction + text]`. The embedding is the mean of `tanh(hidden)` over
+    the present tokens, L2-normalised; any Matryoshka prefix, re-normalised, is an embedding too.
+
+    Args:
+        config ([`OmniConfig`]): the architecture. Built from it the weights are random (no download);
+            `from_pretrained(folder)` loads a saved student (safetensors).
+
+    Example:
+
+    ```python
+    >>> from recplug.student.embed import embed_items
+    >>> encoder = OmniEncoder.from_pretrained("runs/demo/cre/model")
+    >>> vectors = embed_items(encoder, store, tokenizer, View(instruction="item"))  # (items, hidden)
+    ```
+    """
+
     config_class = OmniConfig
     base_model_prefix = "omni"
     supports_gradient_checkpointing = False

@@ -125,3 +125,6 @@ def encode_inputs(
         "has_audio": torch.as_tensor(np.concatenate(use_audio)),
     }
     return inputs, {"truncated_texts": truncated}
+
+
+QUERY_VIEW = View(modalities=("text",), fields=(), instruction="search query")  # how queries are embedded

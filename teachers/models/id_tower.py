@@ -17,6 +17,23 @@ FEATURES = ("user_id", "hist_items", "item_id", "item_category")
 
 
 class IDTower(nn.Module):
+    """Two-tower retrieval over ids (see the module docstring); `forward` returns L2-normalised user
+    and item vectors whose dot product is the retrieval score.
+
+    Args:
+        n_users: rows of the user table (the vocabulary's size, row 0 for unknown users).
+        n_items: rows of the item table, shared by `item_id` and the history bag `hist_items`.
+        n_categories: rows of the category table.
+        embedding_dim: width of the three tables.
+        hidden: width of each side's MLP hidden layer.
+        out_dim: width of the user and item vectors.
+        device: where the tables are built (`meta` until TorchRec's planner shards them).
+
+    Example:
+        >>> tower = IDTower(n_users=1001, n_items=501, n_categories=9, embedding_dim=32, hidden=64, out_dim=32)
+        >>> user, item = tower(kjt)  # kjt: a KeyedJaggedTensor over FEATURES
+    """
+
     def __init__(
         self,
         n_users: int,

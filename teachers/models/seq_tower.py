@@ -19,6 +19,18 @@ FEATURES = ITEM_FEATURES + CATEGORY_FEATURES
 
 
 class SeqTower(nn.Module):
+    """A SASRec-like sequence tower (see the module docstring): `forward` looks up item vectors of the
+    sequence, targets and negatives in one call; `encode` runs the causal transformer.
+
+    Args:
+        n_items: rows of the item table (tied between inputs, targets and negatives).
+        n_categories: rows of the category table (side information added to each item vector).
+        dim: width of the tables and of the transformer.
+        max_len: longest sequence (positions).
+        n_layers, n_heads, dropout: the causal transformer's.
+        device: where the tables are built (`meta` until TorchRec's planner shards them).
+    """
+
     def __init__(
         self,
         n_items: int,
@@ -50,7 +62,7 @@ class SeqTower(nn.Module):
             device=device,
         )
         dense_device = None if device is None or device.type == "meta" else device
-        self.encoder = SequenceEncoder(dim, max_len, n_layers, n_heads, dropout, dense_device)
+        self.encoder = CausalTransformer(dim, max_len, n_layers, n_heads, dropout, dense_device)
 
     def forward(self, features: KeyedJaggedTensor) -> dict[str, JaggedTensor]:
         """Item vectors (id + category embedding) of the sequence, targets and negatives, as jagged
@@ -69,7 +81,7 @@ class SeqTower(nn.Module):
         return F.normalize(jt.values(), dim=-1)
 
 
-class SequenceEncoder(nn.Module):
+class CausalTransformer(nn.Module):
     """Positions + causal transformer + norm over left-aligned jagged sequences. A module of its own
     (holding no sharded table) so TorchRec's pipeline tracer treats it as a leaf."""
 

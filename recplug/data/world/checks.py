@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from recplug.data.media import decode_audio, decode_image
+from recplug.data.vectors import unit_rows
 from recplug.data.world.truth import GroundTruth
 from recplug.data.world.vocab import ATTRIBUTES
 
@@ -124,7 +125,7 @@ def neighbour_recall(
     rng = np.random.default_rng(seed)
     q = rng.choice(truth.item_ids, size=min(n_queries, len(truth.item_ids)), replace=False)
     true = truth.neighbours(q, k)
-    e = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
+    e = unit_rows(embeddings)
     sims = e[q - 1] @ e.T + 1e-6 * rng.random((len(q), len(e)))
     sims[np.arange(len(q)), q - 1] = -np.inf
     pred = np.argpartition(-sims, k, axis=1)[:, :k] + 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recplug.data.vectors import unit_rows
 from recplug.data.world.config import WorldConfig
 from recplug.data.world.vocab import ATTRIBUTES
 
@@ -19,10 +20,6 @@ MAX_INTERESTS = 3
 def rng_for(seed: int, *stream: int) -> np.random.Generator:
     """An independent generator per (seed, stream...): parts of the world do not shift each other."""
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
-
-
-def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-9)
 
 
 @dataclass
@@ -49,7 +46,7 @@ class Users:
 def attribute_tables(cfg: WorldConfig, seed: int) -> list[np.ndarray]:
     """W: one (n_values, d) projection per attribute, scaled by the attribute's importance."""
     rng = rng_for(seed, 1)
-    return [a.importance * _unit(rng.normal(size=(len(a.values), cfg.collab_dim))) for a in ATTRIBUTES]
+    return [a.importance * unit_rows(rng.normal(size=(len(a.values), cfg.collab_dim))) for a in ATTRIBUTES]
 
 
 def make_items(cfg: WorldConfig, seed: int, tables: list[np.ndarray]) -> Items:
@@ -80,8 +77,8 @@ def make_users(cfg: WorldConfig, seed: int, tables: list[np.ndarray]) -> Users:
     for j, (a, t) in enumerate(zip(ATTRIBUTES, tables, strict=True)):
         prefs = rng.integers(0, len(a.values), size=(n, k))
         centres += weights[:, j, None, None] * t[prefs]
-    centres = _unit(centres + 0.35 * rng.normal(size=(n, k, d)) / np.sqrt(d))
-    drift = cfg.interest_drift * _unit(rng.normal(size=(n, k, d)))
+    centres = unit_rows(centres + 0.35 * rng.normal(size=(n, k, d)) / np.sqrt(d))
+    drift = cfg.interest_drift * unit_rows(rng.normal(size=(n, k, d)))
     activity = np.exp(rng.normal(0.0, 0.5, size=n))
     return Users(centres, drift, n_interests, weights, activity)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from recplug.data.vectors import unit_rows
 from recplug.data.world.behaviour import ReturnModel
 from recplug.data.world.latents import Latents
 from recplug.data.world.vocab import ATTRIBUTES
@@ -56,7 +57,7 @@ class GroundTruth:
 
     def neighbours(self, item_ids: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
         """(len(item_ids), k) true nearest item ids by cosine of v, the item itself excluded."""
-        v = self.item_vectors / np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
+        v = unit_rows(self.item_vectors)
         cand = self.item_ids if candidates is None else np.asarray(candidates)
         out = np.empty((len(item_ids), k), dtype=np.int64)
         for lo in range(0, len(item_ids), 1024):  # chunks bound memory for large catalogs

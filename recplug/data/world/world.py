@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from recplug.data.io import PARQUET_OPTIONS, _atomic, write_parquet
+from recplug.data.io import PARQUET_OPTIONS, atomic_write, write_parquet
 from recplug.data.meta import DatasetMeta, PositiveRule, Splits, read_meta
 from recplug.data.schema import INTERACTIONS_FILE, ITEMS_FILE, META_FILE, QUERIES_FILE
 from recplug.data.world.config import DAY, START_TS, WorldConfig, preset
@@ -127,7 +127,7 @@ class World:
                     bar.set_postfix(impressions=f"{n:,}")
             bar.close()
 
-        _atomic(out / INTERACTIONS_FILE, write_logs)
+        atomic_write(out / INTERACTIONS_FILE, write_logs)
         write_parquet(make_queries(self.latents), out / QUERIES_FILE)
         self.meta().write(out)
         return out

@@ -52,6 +52,10 @@ class PhaseSpec(BaseModel):
 
 
 class CREConfig(BaseModel):
+    """How CRE distils the teachers into the student: the teacher files, the phases and their source
+    weights, batch sizes, alignment terms, the history length and interest views, the sequence
+    encoder, which perception encoders stay frozen. Each field's description is its documentation."""
+
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
     teachers: list[TeacherFile] = Field(default_factory=list)

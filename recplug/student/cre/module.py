@@ -49,6 +49,20 @@ class CREData:
 
 
 class CREModule(L.LightningModule):
+    """CRE as a LightningModule: each step draws one of the four sources (module docstring) and trains
+    the student, the sequence encoder and one projection head per teacher table; the perception
+    encoders named in `cfg.freeze` stay frozen.
+
+    Args:
+        encoder: the content-trained student, trained further.
+        seq_encoder: turns a history's item embeddings into one user vector.
+        store, tokenizer, item_view: the items and how they are embedded.
+        teachers: the frozen teacher tables (items, and user states where given).
+        data: what each source samples from (`CREData`).
+        cfg: the CRE config (batch sizes, alignment terms, interest views, freeze).
+        lr: the learning rate (each phase sets its own).
+    """
+
     def __init__(
         self,
         encoder: OmniEncoder,

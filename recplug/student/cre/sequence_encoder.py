@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from recplug.data.io import _atomic, atomic_write_text
+from recplug.data.io import atomic_write, atomic_write_text
 
 WEIGHTS = "sequence_encoder.safetensors"
 CONFIG = "sequence_encoder.json"
@@ -56,7 +56,7 @@ class SequenceEncoder(nn.Module):
     def save(self, folder: Path) -> None:
         atomic_write_text(Path(folder) / CONFIG, json.dumps(self.config))
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        _atomic(Path(folder) / WEIGHTS, lambda tmp: save_file(state, tmp))
+        atomic_write(Path(folder) / WEIGHTS, lambda tmp: save_file(state, tmp))
 
     @classmethod
     def load(cls, folder: Path) -> SequenceEncoder:

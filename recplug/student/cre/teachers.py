@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recplug.data.embeddings import read_embeddings
+from recplug.data.vectors import unit_rows
 from recplug.student.cre.config import TeacherFile
 from recplug.student.items import ItemStore
 
@@ -50,11 +51,7 @@ class TeacherTargets:
         return np.where(self.user_ids[pos] == user_ids, pos, -1)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-def load_teacher(spec: TeacherFile, store: ItemStore) -> TeacherTargets:
+def load_teacher_targets(spec: TeacherFile, store: ItemStore) -> TeacherTargets:
     """Read, check (ids, NaN rows, dim vs metadata: `read_embeddings` names file/column/row) and align."""
     table = read_embeddings(spec.path)
     rows = table.rows_of(store.item_ids)
@@ -66,11 +63,11 @@ def load_teacher(spec: TeacherFile, store: ItemStore) -> TeacherTargets:
             f"{store.item_ids[:3].tolist()}...): is it from another dataset?"
         )
     vectors = np.zeros((len(store.item_ids), table.dim), dtype=np.float32)
-    vectors[covered] = _normalise(table.vectors[rows[covered]])
+    vectors[covered] = unit_rows(table.vectors[rows[covered]]).astype(np.float32)
     out = TeacherTargets(spec.name, vectors, covered)
     if spec.user_states:
         users = read_embeddings(spec.path, id_column="user_id")
-        out.user_ids, out.user_vectors = users.ids, _normalise(users.vectors)
+        out.user_ids, out.user_vectors = users.ids, unit_rows(users.vectors).astype(np.float32)
     log.info(
         "teacher '%s': %d of %d items covered (%.1f%%)",
         spec.name,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,32 +16,29 @@ from safetensors.torch import load_model, save_model
 from recplug.data.io import atomic_write_text
 from recplug.data.world import ground_truth_of
 from recplug.metrics.intervals import MetricRow
-from recplug.student.config import StudentConfig
 from recplug.student.cre.config import SOURCES, CREConfig
 from recplug.student.cre.evaluate import sequence_benchmark_rows, teacher_alignment_rows, true_neighbour_rows
 from recplug.student.cre.module import ContentCache, CREData, CREModule
 from recplug.student.cre.sequence_encoder import SequenceEncoder
 from recplug.student.cre.sequences import final_pools, sequence_samples
-from recplug.student.cre.teachers import TeacherTargets, load_teacher
+from recplug.student.cre.teachers import TeacherTargets, load_teacher_targets
+from recplug.student.export import export_student
+from recplug.student.fit import fit_resumable, is_main_process, start_or_resume
 from recplug.student.lightning import SourceStepData
 from recplug.student.modeling import OmniEncoder
-from recplug.student.train import (
-    StudentRun,
-    evaluate_student,
-    export_student,
-    fit_resumable,
-    global_rank,
-    prepare,
-    start_or_resume,
-)
+from recplug.student.run import StudentRun
+from recplug.student.run_metrics import evaluate_student
+from recplug.student.train_config import StudentConfig
 
 log = logging.getLogger(__name__)
 STATE = "cre_state.safetensors"
 MAX_SEQ_SAMPLES = 200_000
 
 
-def load_student(student_dir: str | Path, data_dir: str | Path, out: Path) -> tuple[StudentRun, OmniEncoder]:
-    """The content-trained student run (its config, tokenizer, items, eval pairs), re-pointed at `out`."""
+def prepare_student(student_dir: str | Path, data_dir: str | Path) -> StudentRun:
+    """The content-trained student's prepared run (its config, tokenizer, items, pairs, evaluation
+    sets): build it once and pass it to every CRE run that continues this student (the ablation's
+    variants share one)."""
     student_dir = Path(student_dir)
     cfg_path = student_dir / "config.json"
     if not cfg_path.is_file() or not (student_dir / "model" / "config.json").is_file():
@@ -50,32 +46,15 @@ def load_student(student_dir: str | Path, data_dir: str | Path, out: Path) -> tu
             f"{student_dir}: not a trained student run folder (needs config.json and model/): "
             "train one with `recplug student train` first"
         )
-    key = (
-        cfg_path.read_text(),
-        str(student_dir.resolve()),
-        str(Path(data_dir).resolve()),
-        *(
-            _mtime(p)
-            for p in (
-                student_dir / "tokenizer",
-                Path(data_dir) / "dataset.json",
-                Path(data_dir) / "interactions.parquet",
-            )
-        ),
-    )
-    if _PREPARED.get("key") != key:  # the ablation's variants share one prepared run (items, pairs)
-        _PREPARED.clear()
-        _PREPARED.update(
-            key=key, run=prepare(data_dir, student_dir, StudentConfig.model_validate_json(key[0]))
-        )
-    return replace(_PREPARED["run"], out=out), OmniEncoder.from_pretrained(str(student_dir / "model"))
+    return StudentRun.setup(data_dir, student_dir, StudentConfig.model_validate_json(cfg_path.read_text()))
 
 
-_PREPARED: dict = {}
-
-
-def _mtime(path: Path) -> int:
-    return path.stat().st_mtime_ns if path.exists() else 0
+def load_student(
+    student_dir: str | Path, data_dir: str | Path, out: Path, run: StudentRun | None = None
+) -> tuple[StudentRun, OmniEncoder]:
+    """The content-trained student run re-pointed at `out`, and its encoder (a fresh copy each call)."""
+    run = run if run is not None else prepare_student(student_dir, data_dir)
+    return run.moved_to(out), OmniEncoder.from_pretrained(str(Path(student_dir) / "model"))
 
 
 def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig) -> tuple[CREData, dict]:
@@ -153,17 +132,20 @@ def train_cre(
     progress: bool = True,
     variant: str = "cre",
     stop_at_step: int | None = None,
+    run: StudentRun | None = None,
 ) -> dict:
+    """Continue the student in `student_dir` with CRE's phases; `run` is its prepared run when the
+    caller has one (`prepare_student`), else it is built here."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    main = global_rank() == 0
+    main = is_main_process()
     if main:
         start_or_resume(out, "cre_config.json", cfg.model_dump_json(indent=2), ["phases"])
-    run, encoder = load_student(student_dir, data_dir, out)
+    run, encoder = load_student(student_dir, data_dir, out, run)
     if main:  # the export below needs the tokenizer beside the model
         shutil.copytree(Path(student_dir) / "tokenizer", out / "tokenizer", dirs_exist_ok=True)
     ds = run.ds
-    teachers = [load_teacher(t, run.store) for t in cfg.teachers]
+    teachers = [load_teacher_targets(t, run.store) for t in cfg.teachers]
     data, data_report = cre_data(ds, run, teachers, cfg)
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
     # one module for all phases: the heads carry over from one phase to the next
@@ -210,12 +192,12 @@ def train_cre(
 
 
 def content_only_rows(
-    data_dir, student_dir, teachers_cfg: CREConfig, variant: str = "content-only"
+    data_dir, student_dir, teachers_cfg: CREConfig, variant: str = "content-only", run: StudentRun | None = None
 ) -> list[MetricRow]:
     """The same CRE metrics for the content-trained student (mean-pooled histories): the baseline of
     the ablation."""
-    run, encoder = load_student(student_dir, data_dir, Path(student_dir))
+    run, encoder = load_student(student_dir, data_dir, Path(student_dir), run)
     ds = run.ds
-    teachers = [load_teacher(t, run.store) for t in teachers_cfg.teachers]
+    teachers = [load_teacher_targets(t, run.store) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(encoder.config.hidden_size, "mean")
     return evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))[0]

@@ -40,6 +40,11 @@ class BalancingSpec(BaseModel):
 
 
 class StudentConfig(BaseModel):
+    """How the student is trained: the model (`OmniConfig` keys), the tokenizer, the sources and
+    stages, batching, the splits that keep choices on validation data (`holdout`, `valid_holdout`,
+    `valid_fraction`, `category_holdout`, `transductive`), mining and balancing. Each field's
+    description is its documentation; unknown keys are errors naming the key."""
+
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
     model: dict[str, Any] = Field(default_factory=dict, description="OmniConfig keys (hidden_size, ...)")

@@ -7,6 +7,49 @@ from transformers import PretrainedConfig
 
 
 class OmniConfig(PretrainedConfig):
+    r"""The architecture of [`OmniEncoder`]: sizes of the fusion transformer, the vision and audio
+    towers, and the Matryoshka prefixes. Defaults build a small model for a laptop CPU.
+
+    Args:
+        vocab_size (`int`, defaults to 4000): tokenizer vocabulary (set from the trained tokenizer).
+        hidden_size (`int`, defaults to 128): width of the fusion transformer and of the embedding.
+        num_hidden_layers (`int`, defaults to 2): fusion transformer layers (bidirectional BERT).
+        num_attention_heads (`int`, defaults to 4): heads of the fusion transformer.
+        intermediate_size (`int`, defaults to 256): feed-forward width of the fusion transformer.
+        max_text_tokens (`int`, defaults to 48): text tokens per item (instruction included); longer
+            text is cut, and the cut is counted.
+        image_size (`int`, defaults to 32): images are resized to this square size (pixels).
+        patch_size (`int`, defaults to 8): ViT patch size (pixels).
+        vision_hidden_size (`int`, defaults to 64): ViT width.
+        vision_layers (`int`, defaults to 2): ViT layers.
+        perceiver_queries (`int`, defaults to 4): learned queries that summarise the patches; only
+            these tokens enter the fusion transformer.
+        audio_encoder (`str`, defaults to `"ast"`): `"ast"` (log-mel spectrogram + `ASTModel`) or
+            `"wav2vec2"` (raw waveform).
+        audio_hidden_size (`int`, defaults to 64): audio encoder width.
+        audio_layers (`int`, defaults to 1): audio encoder layers.
+        audio_mel_bins (`int`, defaults to 32): mel bins of the spectrogram (AST).
+        audio_hop_seconds (`float`, defaults to 0.01): spectrogram hop (AST).
+        audio_patch_size (`int`, defaults to 8): spectrogram patch size (AST).
+        audio_sample_rate (`int`, defaults to 8000): clips are resampled to this rate.
+        audio_window_seconds (`float`, defaults to 0.5): fixed window; a longer clip is the mean of its
+            windows' embeddings.
+        matryoshka_dims (`tuple[int]`, defaults to `(32, 64, 128)`): embedding prefixes the loss is
+            applied to; the last must equal `hidden_size`.
+        text_pretrained (`str`, *optional*): a local BERT-family folder the fusion transformer starts from.
+        dropout (`float`, defaults to 0.1): dropout of every tower.
+
+    Example:
+
+    ```python
+    >>> from recplug.student.model_config import OmniConfig
+    >>> from recplug.student.modeling import OmniEncoder
+    >>> encoder = OmniEncoder(OmniConfig(hidden_size=64, matryoshka_dims=(16, 64)))
+    >>> encoder.config.audio_window  # samples per audio window
+    4000
+    ```
+    """
+
     model_type = "recplug_omni"
 
     def __init__(

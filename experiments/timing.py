@@ -1,4 +1,4 @@
-"""Helpers shared by sub-commands: timing and peak-memory reports, friendly errors."""
+"""Wall time and peak memory of a block, printed for the user (sub-commands and pipeline stages)."""
 
 from __future__ import annotations
 

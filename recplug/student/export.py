@@ -1,0 +1,51 @@
+"""Export a trained student: the model (`save_pretrained`, with its tokenizer), the item embeddings,
+semantic IDs and the metadata the embedding-file format asks for."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import polars as pl
+
+from recplug.data.embeddings import write_embeddings, write_metadata
+from recplug.data.io import write_parquet
+from recplug.student.modeling import OmniEncoder
+from recplug.student.run import StudentRun
+from recplug.student.semantic_ids import reconstruction_error, residual_kmeans
+
+
+def export_student(
+    run: StudentRun, encoder: OmniEncoder, emb: np.ndarray, kind: str = "student", extra: dict | None = None
+) -> None:
+    out = run.out
+    encoder.save_pretrained(out / "model")
+    write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb)
+    codes, books = residual_kmeans(emb, levels=3, codes=64, seed=run.cfg.seed)
+    write_parquet(
+        pl.DataFrame(
+            {"item_id": run.store.item_ids, **{f"sid_{i}": codes[:, i] for i in range(codes.shape[1])}}
+        ),
+        out / "semantic_ids.parquet",
+    )
+    write_metadata(
+        out,
+        {
+            "kind": kind,
+            "data_cutoff_ts": run.cutoff,
+            "dim": int(emb.shape[1]),
+            "matryoshka_dims": list(encoder.config.matryoshka_dims),
+            "similarity": "cosine (vectors are L2-normalised; a prefix of d dims, re-normalised, is a d-dim embedding)",
+            "n_items": int(len(emb)),
+            "semantic_ids": {
+                "levels": int(codes.shape[1]),
+                "codes_per_level": int(books[0].shape[0]),
+                "mean_reconstruction_error": reconstruction_error(emb, codes, books),
+            },
+            "item_report": run.store.report,
+            **(extra or {}),
+        },
+    )
+    shutil.copytree(out / "tokenizer", out / "model" / "tokenizer", dirs_exist_ok=True) if (
+        out / "tokenizer"
+    ).is_dir() else None
