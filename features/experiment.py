@@ -24,12 +24,12 @@ from features.context import ContextFeatures
 from features.experiment_rows import point_metrics, ranking_rows, split_counts
 from features.impressions import Impressions, load_impressions
 from features.layout import RankingLayout
-from features.pipeline import FeaturePipeline, MatchSettings, Variant
 from features.ranking import RankingModel
 from features.scorer import RankingScorer
-from features.sources import FeatureSource, cached_match_features, file_hash, load_source
 from features.sparse import ItemAttribute
+from features.tables import FeatureTable, cached_match_features, file_hash, load_table
 from features.train import FitInfo, RankingConfig, fit, predict, torch_threads
+from features.variant import MatchSettings, Variant, VariantFeatures
 from recplug.data import load_dataset
 from recplug.data.io import atomic_write, atomic_write_text
 from recplug.data.schema import INTERACTIONS_FILE
@@ -56,8 +56,8 @@ class RankingRun:
         self.ds = load_dataset(data_dir)
         self.default_source = next(iter(feature_sources), "student")
         item_ids = self.ds.items["item_id"].to_numpy()
-        self.sources: dict[str, FeatureSource] = {
-            name: load_source(name, folder, item_ids, f"dataset '{self.ds.meta.name}'")
+        self.sources: dict[str, FeatureTable] = {
+            name: load_table(name, folder, item_ids, f"dataset '{self.ds.meta.name}'")
             for name, folder in feature_sources.items()
         }
         self.imps: Impressions = load_impressions(self.ds, self.cfg.max_history)
@@ -106,19 +106,19 @@ class RankingRun:
     def variant(self, name: str) -> Variant:
         return Variant.parse(name, self.default_source)
 
-    def pipeline(self, variant: Variant) -> FeaturePipeline:
-        return FeaturePipeline(
+    def pipeline(self, variant: Variant) -> VariantFeatures:
+        return VariantFeatures(
             variant, self.users, self.items, self.category, self.context, self.sources, self.match_settings
         )
 
-    def inputs(self, pipeline: FeaturePipeline) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def inputs(self, pipeline: VariantFeatures) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense and sparse inputs of every impression for this variant."""
         imps = self.imps
         pre = {"context": self.context_values} | {s: self.match_values(s)[0] for s in pipeline.variant.match}
         dense = pipeline.dense(imps.user_id, imps.item_id, imps.ts, imps.hist, pre)
         return dense, pipeline.sparse(imps.user_id, imps.item_id)
 
-    def new_model(self, pipeline: FeaturePipeline, dense: np.ndarray | None = None) -> RankingModel:
+    def new_model(self, pipeline: VariantFeatures, dense: np.ndarray | None = None) -> RankingModel:
         """An untrained model; with `dense`, standardised by the training period's mean and std."""
         mean = std = None
         if dense is not None:
@@ -126,7 +126,7 @@ class RankingRun:
             mean, std = fitted.mean(0), fitted.std(0)
         return RankingModel(pipeline.sparse_sizes, len(pipeline.dense_names), self.cfg.model, mean, std)
 
-    def train(self, variant: Variant, seed: int) -> tuple[RankingModel, FeaturePipeline, FitInfo, np.ndarray]:
+    def train(self, variant: Variant, seed: int) -> tuple[RankingModel, VariantFeatures, FitInfo, np.ndarray]:
         """(model, pipeline, fit info, test-period probabilities) for one variant and seed."""
         import torch
 
@@ -151,14 +151,14 @@ class RankingRun:
             scores = predict(model, dense, sparse, imps.rows("test"), self.cfg.eval_batch_size)
         return model, pipeline, info, scores
 
-    def load_model(self, variant: Variant, path: str | Path) -> tuple[RankingModel, FeaturePipeline]:
+    def load_model(self, variant: Variant, path: str | Path) -> tuple[RankingModel, VariantFeatures]:
         """A model saved by `run_ranking` (its `model.safetensors`), with the pipeline that feeds it."""
         pipeline = self.pipeline(variant)
         model = self.new_model(pipeline)
         model.load_state_dict(load_file(str(path)))
         return model, pipeline
 
-    def scorer(self, model: RankingModel, pipeline: FeaturePipeline) -> RankingScorer:
+    def scorer(self, model: RankingModel, pipeline: VariantFeatures) -> RankingScorer:
         return RankingScorer(model, pipeline, self.cfg.eval_batch_size, self.cfg.threads)
 
     def leakage(self, variant: Variant) -> list[str]:

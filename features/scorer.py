@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from features.history import Histories
-from features.pipeline import FeaturePipeline
 from features.ranking import RankingModel
 from features.train import predict, torch_threads
+from features.variant import VariantFeatures
 
 
 class RankingScorer:
     def __init__(
-        self, model: RankingModel, pipeline: FeaturePipeline, batch_size: int = 65536, threads: int = 1
+        self, model: RankingModel, pipeline: VariantFeatures, batch_size: int = 65536, threads: int = 1
     ):
         self.model, self.pipeline, self.batch_size, self.threads = model.eval(), pipeline, batch_size, threads
 

@@ -16,8 +16,8 @@ from features.experiment_rows import ranking_rows
 from features.history import Histories, histories_before, positive_engagements
 from features.impressions import Impressions
 from features.match import MatchFeatures, compute_match_features
-from features.pipeline import Variant
 from features.train import RankingConfig
+from features.variant import Variant
 from recplug.data import read_meta
 from recplug.data.embeddings import EmbeddingTable, write_embeddings
 from recplug.data.errors import DatasetError

@@ -21,7 +21,7 @@ from recplug.metrics.intervals import MetricRow
 
 def _models(paths: Paths, variants: list[str], seeds: list[int]) -> dict[str, list[Path]]:
     """Each variant's ranking model of every LT seed: simulation seed k runs the model of ranking seed k."""
-    from features.pipeline import Variant
+    from features.variant import Variant
 
     out = {}
     for v in variants:

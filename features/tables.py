@@ -1,4 +1,4 @@
-"""Feature sources: an embedding folder (the student's, a teacher's, or a user's own export) whose
+"""Feature tables: an embedding folder (the student's, a teacher's, or a user's own export) whose
 vectors give match features and whose `semantic_ids.parquet`, when present, gives semantic-id features.
 
 Match features of a frozen table never change, so they are computed once per (table, dataset,
@@ -25,7 +25,7 @@ from recplug.data.io import atomic_write
 
 
 @dataclass
-class FeatureSource:
+class FeatureTable:
     name: str
     folder: Path
     table: EmbeddingTable
@@ -57,9 +57,9 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_source(
+def load_table(
     name: str, folder: str | Path, item_ids: np.ndarray, dataset: str = "the dataset"
-) -> FeatureSource:
+) -> FeatureTable:
     """Read an embedding folder and check it describes this dataset's items: a file whose ids miss
     every item (e.g. exported from another dataset) is refused with its coverage, not used as zeros."""
     folder = Path(folder)
@@ -76,11 +76,11 @@ def load_source(
             column="item_id",
         )
     semantic = read_semantic_ids(folder) if (folder / SEMANTIC_IDS_FILE).is_file() else None
-    return FeatureSource(name, folder, table, semantic, share)
+    return FeatureTable(name, folder, table, semantic, share)
 
 
 def cached_match_features(
-    source: FeatureSource,
+    source: FeatureTable,
     imps: Impressions,
     cache_dir: Path | None,
     key: dict,
@@ -117,7 +117,7 @@ def cached_match_features(
     return values, info
 
 
-def stats_dict(stats: MatchStats, source: FeatureSource, imps: Impressions) -> dict:
+def stats_dict(stats: MatchStats, source: FeatureTable, imps: Impressions) -> dict:
     return {
         "rows": stats.rows,
         "history_entries": stats.history_entries,

@@ -1,4 +1,4 @@
-"""What a ranking variant feeds its model: one object turns (user, item, ts, history) into sparse ids
+"""What a ranking variant feeds its model (`VariantFeatures`): one object turns (user, item, ts, history) into sparse ids
 and dense features, for training (all logged impressions at once) and for serving (the LT simulator's
 scorer), so the two cannot drift apart.
 
@@ -17,8 +17,8 @@ import numpy as np
 from features.context import ContextFeatures
 from features.history import Histories
 from features.match import MatchFeatures, compute_match_features
-from features.sources import FeatureSource
 from features.sparse import ItemAttribute
+from features.tables import FeatureTable
 from recplug.data.vocabulary import Vocabulary
 
 _TOKEN = re.compile(r"\+(match|sid)(?::([A-Za-z0-9_.-]+))?")
@@ -63,7 +63,7 @@ class MatchSettings:
     bins: int = 8
 
 
-class FeaturePipeline:
+class VariantFeatures:
     """Sparse: user, item (training vocabularies), category (item metadata) and each sid source's
     codes. Dense: the context features, then each match source's features."""
 
@@ -74,7 +74,7 @@ class FeaturePipeline:
         items: Vocabulary,
         category: ItemAttribute | None,
         context: ContextFeatures,
-        sources: dict[str, FeatureSource],
+        sources: dict[str, FeatureTable],
         match: MatchSettings | None = None,
     ):
         missing = variant.sources - set(sources)
