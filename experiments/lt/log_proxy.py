@@ -107,6 +107,7 @@ def user_measures(day: pl.DataFrame) -> pl.DataFrame:
                 (pos_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
             ),
         )
+        .sort("user_id")  # group_by's order is arbitrary: the bootstrap's units must come in one order
     )
 
 

@@ -122,14 +122,13 @@ class StudentRun:
                 f"{data_dir}: no training source has enough pairs (need >= batch_size={cfg.batch_size})"
             )
         trained = training_pair_keys(pairsets)
-        return StudentRun(
+        return cls(
             cfg,
             out,
             store,
             tokenizer,
             pairsets,
             build_eval_pairs(ds, store, holdout.queries["test"], holdout.category_held, trained, cfg.seed),
-            holdout.queries["test"],
             ds,
             holdout,
             validation_sets(ds, store, holdout, trained),
