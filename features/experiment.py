@@ -21,6 +21,7 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from features.context import ContextFeatures
+from features.diagnostics import fit_warnings, size_warnings, univariate_auc
 from features.experiment_rows import point_metrics, ranking_rows, split_counts
 from features.impressions import Impressions, load_impressions
 from features.layout import RankingLayout
@@ -38,6 +39,7 @@ from recplug.metrics.intervals import MetricRow
 
 log = logging.getLogger(__name__)
 DEFAULT_VARIANTS = ("baseline", "+match", "+sid", "+match+sid")
+EXPERIMENTS = {"dlrm": "ranking", "gbdt": "ranking_gbdt"}  # the rows' experiment per ranker
 
 
 class RankingRun:
@@ -46,27 +48,35 @@ class RankingRun:
     def __init__(
         self,
         data_dir: str | Path,
-        feature_sources: dict[str, str | Path],
+        feature_sources: dict[str, str | Path | Sequence[str | Path]],
         cfg: RankingConfig | None = None,
         features_dir: str | Path | None = None,
         progress: bool = True,
     ):
+        """`feature_sources` maps a source name to an embedding folder, or (forward chaining) to the
+        folders of the same source cut off at several times: each impression's match features then
+        come from the latest table cut off at or before it, so no row's features saw its label."""
         self.cfg, self.progress = cfg or RankingConfig(), progress
         self.features_dir = None if features_dir is None else Path(features_dir)
         self.ds = load_dataset(data_dir)
         self.default_source = next(iter(feature_sources), "student")
         item_ids = self.ds.items["item_id"].to_numpy()
-        self.sources: dict[str, FeatureTable] = {
-            name: load_table(name, folder, item_ids, f"dataset '{self.ds.meta.name}'")
-            for name, folder in feature_sources.items()
-        }
+        self.tables: dict[str, list[FeatureTable]] = {}
+        for name, folders in feature_sources.items():
+            folders = [folders] if isinstance(folders, str | Path) else list(folders)
+            tables = [load_table(name, f, item_ids, f"dataset '{self.ds.meta.name}'") for f in folders]
+            self.tables[name] = sorted(tables, key=lambda t: -np.inf if t.cutoff is None else t.cutoff)
+        # the latest table of each source: what serves (the LT scorer), semantic ids, coverage
+        self.sources: dict[str, FeatureTable] = {name: t[-1] for name, t in self.tables.items()}
         self.imps: Impressions = load_impressions(self.ds, self.cfg.max_history)
         self.context = ContextFeatures(
             self.ds.interactions, self.ds.meta.positive_rule.expr(), prior_until=self.ds.meta.splits.valid_end
         )
         imps = self.imps
         self.context_values = self.context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths)
-        self.fit_rows, self.select_rows = imps.fit_rows(self.cfg.fit_on, self.cfg.select_fraction)
+        self.fit_rows, self.select_rows = imps.fit_rows(
+            self.cfg.fit_on, self.cfg.select_fraction, start=self.first_cutoff
+        )
         self.users = Vocabulary.of(imps.user_id[self.fit_rows])
         self.items = Vocabulary.of(imps.item_id[self.fit_rows])
         items = self.ds.items
@@ -86,21 +96,57 @@ class RankingRun:
     def match_settings(self) -> MatchSettings:
         return MatchSettings(self.cfg.top_k, self.cfg.decay, self.cfg.bins)
 
+    @property
+    def first_cutoff(self) -> int | None:
+        """Forward chaining: the earliest time every source has a table cut off at or before (the
+        ranker is fitted on rows from here); None with one table per source."""
+        folded = [t[0].cutoff for t in self.tables.values() if len(t) > 1]
+        if not folded:
+            return None
+        if any(c is None for c in folded):
+            raise ValueError("forward chaining needs every fold table's data_cutoff_ts in its metadata.json")
+        return int(max(folded))
+
+    def table_index(self, source: str) -> np.ndarray:
+        """Per impression: which of the source's tables (sorted by cut-off) its features come from, the
+        latest cut off at or before the impression (the first table for rows before every cut-off)."""
+        cutoffs = [t.cutoff if t.cutoff is not None else -np.inf for t in self.tables[source]]
+        return np.maximum(np.searchsorted(cutoffs, self.imps.ts, side="right") - 1, 0)
+
     def match_values(self, source: str) -> tuple[np.ndarray, dict]:
-        """Match features of every impression from one source (computed once, cached on disk)."""
+        """Match features of every impression from one source (computed once per table, cached on
+        disk); with several tables, each row's from its own (`table_index`)."""
         if source not in self._match:
             m = self.match_settings
+            tables = self.tables[source]
+            computed = []
             with torch_threads(self.cfg.threads):
-                self._match[source] = cached_match_features(
-                    self.sources[source],
-                    self.imps,
-                    self.features_dir,
-                    self.data_key,
-                    top_k=m.top_k,
-                    decay=m.decay,
-                    bins=m.bins,
-                    progress=self.progress,
-                )
+                for i, table in enumerate(tables):
+                    computed.append(
+                        cached_match_features(
+                            table,
+                            self.imps,
+                            self.features_dir,
+                            self.data_key,
+                            top_k=m.top_k,
+                            decay=m.decay,
+                            bins=m.bins,
+                            progress=self.progress,
+                            cache_name=table.name if len(tables) == 1 else f"{table.name}-fold{i}",
+                        )
+                    )
+            if len(tables) == 1:
+                self._match[source] = computed[0]
+            else:
+                index = self.table_index(source)
+                values = computed[-1][0].copy()
+                for i, (v, _) in enumerate(computed[:-1]):
+                    values[index == i] = v[index == i]
+                folds = [
+                    {"cutoff_ts": t.cutoff, "rows": int((index == i).sum()), **info}
+                    for i, (t, (_, info)) in enumerate(zip(tables, computed, strict=True))
+                ]
+                self._match[source] = (values, {"folds": folds})
         return self._match[source]
 
     def variant(self, name: str) -> Variant:
@@ -151,6 +197,24 @@ class RankingRun:
             scores = predict(model, dense, sparse, imps.rows("test"), self.cfg.eval_batch_size)
         return model, pipeline, info, scores
 
+    def train_gbdt(self, variant: Variant, seed: int) -> tuple[np.ndarray, FitInfo, VariantFeatures]:
+        """(test-period probabilities, fit info, pipeline) of LightGBM on the variant's dense features."""
+        from features.gbdt import GBDTConfig, fit_predict_gbdt
+
+        pipeline = self.pipeline(variant)
+        dense, _ = self.inputs(pipeline)
+        scores, info = fit_predict_gbdt(
+            dense,
+            self.imps.label,
+            self.fit_rows,
+            self.select_rows,
+            self.imps.rows("test"),
+            GBDTConfig(**self.cfg.gbdt),
+            seed,
+            pipeline.dense_names,
+        )
+        return scores, info, pipeline
+
     def load_model(self, variant: Variant, path: str | Path) -> tuple[RankingModel, VariantFeatures]:
         """A model saved by `run_ranking` (its `model.safetensors`), with the pipeline that feeds it."""
         pipeline = self.pipeline(variant)
@@ -162,19 +226,50 @@ class RankingRun:
         return RankingScorer(model, pipeline, self.cfg.eval_batch_size, self.cfg.threads)
 
     def leakage(self, variant: Variant) -> list[str]:
-        """Sources fitted on interactions later than some of the ranker's fitting impressions: their
-        features there were computed from a table that saw those impressions' own labels."""
+        """Sources whose features on some of the ranker's fitting impressions come from a table fitted
+        on interactions at or after them: those features saw their own labels."""
         fit_ts = self.imps.ts[self.fit_rows]
         out = []
         for name in sorted(variant.sources):
-            cutoff = self.sources[name].cutoff
-            early = int((fit_ts < cutoff).sum()) if cutoff is not None else 0
+            tables = self.tables[name]
+            cutoffs = np.array([np.inf if t.cutoff is None else t.cutoff for t in tables])
+            if tables[0].cutoff is None:
+                continue  # a table that states no cut-off (never saw the logs, or unknown): not checked
+            early = int((fit_ts < cutoffs[self.table_index(name)[self.fit_rows]]).sum())
             if early:
                 out.append(
-                    f"variant '{variant.name}': source '{name}' was fitted on interactions before {cutoff}, "
-                    f"after {early} of the {len(fit_ts)} impressions the ranker is fitted on (fit_on="
-                    f"'{self.cfg.fit_on}'): its features there saw their own labels; use fit_on='valid'"
+                    f"variant '{variant.name}': source '{name}' was fitted on interactions up to "
+                    f"{int(cutoffs.max())}, after {early} of the {len(fit_ts)} impressions the ranker is "
+                    f"fitted on (fit_on='{self.cfg.fit_on}'): its features there saw their own labels; "
+                    "use fit_on='valid' or 'forward'"
                 )
+            if name in variant.sid and len(tables) > 1:
+                raise ValueError(
+                    f"variant '{variant.name}': semantic ids of source '{name}' come from {len(tables)} "
+                    "fold tables whose codebooks differ (code 7 of one fold is not code 7 of another); "
+                    "forward chaining takes match features only: drop the '+sid' variants"
+                )
+        return out
+
+    def folds(self) -> dict[str, list[dict]]:
+        """Per source with several tables: each table's cut-off and the rows (fit, select, test) whose
+        features it gives."""
+        out = {}
+        for name, tables in self.tables.items():
+            if len(tables) < 2:
+                continue
+            index = self.table_index(name)
+            test = self.imps.rows("test")
+            out[name] = [
+                {
+                    "cutoff_ts": t.cutoff,
+                    "folder": str(t.folder),
+                    "fit_rows": int((index[self.fit_rows] == i).sum()),
+                    "select_rows": int((index[self.select_rows] == i).sum()),
+                    "test_rows": int((index[test] == i).sum()),
+                }
+                for i, t in enumerate(tables)
+            ]
         return out
 
     def run_key(self, variant: Variant, seed: int) -> str:
@@ -184,7 +279,7 @@ class RankingRun:
             "data": self.data_key,
             "variant": variant.name,
             "seed": seed,
-            "sources": {s: self.sources[s].fingerprint for s in sorted(variant.sources)},
+            "sources": {s: [t.fingerprint for t in self.tables[s]] for s in sorted(variant.sources)},
         }
         return hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
 
@@ -194,13 +289,25 @@ def _save_npy(path: str, values: np.ndarray) -> None:
         np.save(f, values)
 
 
-def _seed_outputs(run: RankingRun, variant: Variant, seed: int, layout: RankingLayout) -> np.ndarray:
-    """Test scores of one variant x seed: reused from the layout's folder when written for the same inputs."""
-    key = run.run_key(variant, seed)
-    metrics_path, scores_path = layout.metrics(variant.slug, seed), layout.scores(variant.slug, seed)
+def _seed_outputs(
+    run: RankingRun, variant: Variant, seed: int, layout: RankingLayout, ranker: str = "dlrm"
+) -> tuple[np.ndarray, dict]:
+    """(test scores, fit info: learning curve and best epoch) of one variant x seed x ranker: reused
+    from the layout's folder when written for the same inputs."""
+    key = run.run_key(variant, seed) + ("" if ranker == "dlrm" else f"-{ranker}")
+    metrics_path = layout.metrics(variant.slug, seed, ranker)
+    scores_path = layout.scores(variant.slug, seed, ranker)
     if metrics_path.is_file() and scores_path.is_file():
-        if json.loads(metrics_path.read_text()).get("run_key") == key:
-            return np.load(scores_path, allow_pickle=False)
+        saved = json.loads(metrics_path.read_text())
+        if saved.get("run_key") == key:
+            return np.load(scores_path, allow_pickle=False), saved["fit"]
+    if ranker == "gbdt":
+        scores, info, pipeline = run.train_gbdt(variant, seed)
+        atomic_write(scores_path, lambda tmp: _save_npy(tmp, scores))
+        report = {"run_key": key, "variant": variant.name, "seed": seed, "ranker": "gbdt", "fit": info.__dict__}
+        report |= {"test": point_metrics(run.imps, scores), "dense_features": pipeline.dense_names}
+        atomic_write_text(metrics_path, json.dumps(report, indent=2))
+        return scores, report["fit"]
     model, pipeline, info, scores = run.train(variant, seed)
     # scores and model first, metrics.json (holding the key) last: a killed run is never reused
     atomic_write(layout.model(variant.slug, seed), lambda tmp: save_file(model.state_dict(), tmp))
@@ -235,7 +342,7 @@ def _seed_outputs(run: RankingRun, variant: Variant, seed: int, layout: RankingL
         "config": run.cfg.model_dump(mode="json"),
     }
     atomic_write_text(metrics_path, json.dumps(report, indent=2))
-    return scores
+    return scores, report["fit"]
 
 
 @dataclass
@@ -275,9 +382,17 @@ def run_ranking(
         leakage += run.leakage(v)
     for message in leakage:
         log.warning(message)
-    scores = {v.name: [_seed_outputs(run, v, seed, layout) for seed in seeds] for v in parsed}
-    widening: list[dict] = []
-    rows, undefined = ranking_rows(run.imps, scores, cfg.n_boot, widening=widening)
+    rows, undefined, widening, curves = [], [], [], {}
+    for ranker in cfg.rankers:
+        outputs = {v.name: [_seed_outputs(run, v, seed, layout, ranker) for seed in seeds] for v in parsed}
+        scores = {name: [s for s, _ in runs] for name, runs in outputs.items()}
+        curves[ranker] = {
+            name: [{"seed": seed, **fit} for seed, (_, fit) in zip(seeds, runs, strict=True)]
+            for name, runs in outputs.items()
+        }
+        got, why = ranking_rows(run.imps, scores, cfg.n_boot, widening=widening, experiment=EXPERIMENTS[ranker])
+        rows += got
+        undefined += [f"{ranker}: {w}" for w in why]
     for message in undefined:
         log.warning(message)
     summary = {
@@ -286,10 +401,22 @@ def run_ranking(
         "splits": split_counts(run.imps),
         "leakage": leakage,
         "fit_on": cfg.fit_on,
+        "fit_impressions": len(run.fit_rows),
+        "select_impressions": len(run.select_rows),
+        "pre_test_impressions": int((run.imps.period < 2).sum()),
+        "folds": run.folds(),
         "seeds": list(seeds),
         "intervals": "two-level bootstrap: users, then training seeds (paired across variants)",
         "interval_widening": widening,
         "variants": list(variants),
+        "learning_curves": curves,
+        "univariate_auc": univariate_auc(run, sorted({s for v in parsed for s in v.match})),
+        "warnings": [w for ranker in curves for w in fit_warnings(curves[ranker], ranker)]
+        + size_warnings(
+            "ranking test period",
+            len(run.imps.rows("test")),
+            len(np.unique(run.imps.user_id[run.imps.rows("test")])),
+        ),
     }
     atomic_write_text(layout.summary, json.dumps(summary, indent=2))
     return RankingResult(rows, summary, layout)

@@ -24,11 +24,13 @@ SPLITS = ("all", "cold")
 BASELINE = "baseline"
 
 
-def _row(variant: str, metric: str, split: str, value: float, draws: np.ndarray, n: int) -> MetricRow:
+def _row(
+    variant: str, metric: str, split: str, value: float, draws: np.ndarray, n: int, experiment: str = "ranking"
+) -> MetricRow:
     finite = draws[np.isfinite(draws)]
     low, high = np.quantile(finite, [0.025, 0.975]) if len(finite) else (np.nan, np.nan)
     return MetricRow(
-        experiment="ranking",
+        experiment=experiment,
         variant=variant,
         metric=metric,
         split=split,
@@ -81,6 +83,7 @@ def ranking_rows(
     n_boot: int = 500,
     seed: int = 0,
     widening: list[dict] | None = None,
+    experiment: str = "ranking",
 ) -> tuple[list[MetricRow], list[str]]:
     """(rows, messages for metrics that are undefined on a split). `scores[variant]` holds one array
     of probabilities for the test-period rows (`imps.rows("test")`) per training seed.
@@ -106,19 +109,20 @@ def ranking_rows(
                 undefined.append(f"{metric}: {e}")
                 continue
             for v, (value, d) in draws.items():
-                rows.append(_row(v, metric, split, value, combine_seed_draws(d, seed), len(labels)))
+                rows.append(_row(v, metric, split, value, combine_seed_draws(d, seed), len(labels), experiment))
             if BASELINE in draws:
                 base, base_draws = draws[BASELINE]
                 for v, (value, d) in draws.items():
                     if v == BASELINE:
                         continue
                     both = combine_seed_draws(d, seed) - combine_seed_draws(base_draws, seed)
-                    row = _row(v, diff_metric(metric), split, value - base, both, len(labels))
+                    row = _row(v, diff_metric(metric), split, value - base, both, len(labels), experiment)
                     rows.append(row)
                     if widening is not None:
                         users_only = _row(v, "", split, 0.0, d.mean(1) - base_draws.mean(1), 0)
                         widening.append(
                             {
+                                "experiment": experiment,
                                 "variant": v,
                                 "metric": diff_metric(metric),
                                 "split": split,

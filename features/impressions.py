@@ -33,21 +33,31 @@ class Impressions:
         mask = self.period == PERIODS.index(period)
         return np.flatnonzero(mask & self.cold if cold_only else mask)
 
-    def fit_rows(self, fit_on: str, select_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-        """(fit, select) rows for a ranking model. fit_on="train": fit on the training period, select
-        on the validation period. fit_on="valid": fit on the validation period but its last
-        `select_fraction` of time, select on that last part; this is the leak-free choice when the
-        feature tables were themselves fitted on the training period (teachers, the student)."""
+    def fit_rows(
+        self, fit_on: str, select_fraction: float = 0.2, start: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(fit, select) rows for a ranking model, the select rows always the latest in time.
+        fit_on="train": fit on the training period, select on the validation period. fit_on="valid":
+        fit on the validation period but its last `select_fraction` of time, select on that last part;
+        the leak-free choice when the feature tables were fitted on the training period. fit_on=
+        "forward": the same over every pre-test impression at or after `start` (the first fold's
+        cut-off): leak-free when each row's features come from tables cut off before it (forward
+        chaining, see `features.experiment.RankingRun`)."""
         if fit_on == "train":
             return self.rows("train"), self.rows("valid")
-        if fit_on != "valid":
-            raise ValueError(f"fit_on must be 'train' or 'valid', got '{fit_on}'")
-        valid = self.rows("valid")
-        if len(valid) == 0:
-            return valid, valid
-        t0, t1 = self.ts[valid].min(), self.ts[valid].max() + 1
-        late = self.ts[valid] >= t0 + (1 - select_fraction) * (t1 - t0)
-        return valid[~late], valid[late]
+        if fit_on not in ("valid", "forward"):
+            raise ValueError(f"fit_on must be 'train', 'valid' or 'forward', got '{fit_on}'")
+        if fit_on == "valid":
+            rows = self.rows("valid")
+        else:
+            if start is None:
+                raise ValueError("fit_on='forward' needs the first fold's cut-off (start)")
+            rows = np.flatnonzero((self.period < 2) & (self.ts >= start))
+        if len(rows) == 0:
+            return rows, rows
+        t0, t1 = self.ts[rows].min(), self.ts[rows].max() + 1
+        late = self.ts[rows] >= t0 + (1 - select_fraction) * (t1 - t0)
+        return rows[~late], rows[late]
 
 
 def load_impressions(ds: Dataset, max_history: int = DEFAULT_MAX_HISTORY) -> Impressions:

@@ -89,14 +89,16 @@ def cached_match_features(
     decay: float = 0.9,
     bins: int = 8,
     progress: bool = True,
+    cache_name: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """(n, F) match features of every impression and their counts (rows, missing ids), read from
-    `cache_dir/<source>/match.safetensors` when it was written for the same inputs, else computed."""
+    `cache_dir/<cache_name or source>/match.safetensors` when it was written for the same inputs, else
+    computed."""
     module = source.match_module(top_k, decay, bins)
     fingerprint = json.dumps(
         {**key, "table": source.fingerprint, "top_k": top_k, "decay": decay, "bins": bins}, sort_keys=True
     )
-    path = None if cache_dir is None else Path(cache_dir) / source.name / "match.safetensors"
+    path = None if cache_dir is None else Path(cache_dir) / (cache_name or source.name) / "match.safetensors"
     if path is not None and path.is_file():
         with safe_open(path, "np") as f:
             meta = f.metadata() or {}

@@ -1,5 +1,6 @@
-"""Training and prediction loops for the ranking model: Adam, shuffled mini-batches of precomputed
-inputs, the epoch with the best validation AUC kept.
+"""Training and prediction loops for the ranking model: Adam (optionally with weight decay), shuffled
+mini-batches of precomputed inputs, the epoch with the best selection-window AUC kept, and optional
+early stopping after `patience` epochs without improvement.
 
 Set the torch thread count explicitly (`RankingConfig.threads`): on a small shared CPU, the default
 (one thread per core) makes each step tens of times slower as soon as other work is running.
@@ -39,10 +40,12 @@ class RankingConfig(BaseModel):
     top_k: int = Field(5, ge=1)
     decay: float = Field(0.9, gt=0, le=1, description="recency weight per history position")
     bins: int = Field(8, ge=1, description="similarity histogram bins over [-1, 1]")
-    fit_on: Literal["valid", "train"] = Field(
+    fit_on: Literal["valid", "forward", "train"] = Field(
         "valid",
-        description="period the ranker is fitted on: 'valid' (after the feature tables' training-period "
-        "cutoff: leak-free) or 'train' (only leak-free for tables that never saw the logs)",
+        description="rows the ranker is fitted on: 'valid' (after the feature tables' training-period "
+        "cutoff: leak-free), 'forward' (every pre-test row after the first fold's cut-off, each row's "
+        "features from tables cut off before it: leak-free, most of the log) or 'train' (only leak-free "
+        "for tables that never saw the logs)",
     )
     select_fraction: float = Field(
         0.2, gt=0, lt=1, description="fit_on=valid: last share of it used to select the epoch"
@@ -56,6 +59,20 @@ class RankingConfig(BaseModel):
     epochs: int = Field(3, ge=1)
     lr: float = Field(3e-3, gt=0)
     select_on_valid: bool = Field(True, description="keep the epoch with the best validation AUC")
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="stop when the selection window's AUC has not improved for this many epochs "
+        "(None: train all `epochs`)",
+    )
+    weight_decay: float = Field(0.0, ge=0, description="Adam's L2 penalty on every parameter (0: none)")
+    rankers: list[Literal["dlrm", "gbdt"]] = Field(
+        default_factory=lambda: ["dlrm"],
+        min_length=1,
+        description="'dlrm' (TorchRec DLRM-DCN over id tables and dense features) and/or 'gbdt' "
+        "(LightGBM on the dense features alone); each variant is trained and reported with each",
+    )
+    gbdt: dict = Field(default_factory=dict, description="GBDTConfig keys (features/gbdt.py)")
     eval_batch_size: int = Field(65536, ge=1)
     threads: int = Field(
         1, ge=1, description="torch threads while training (1 is fastest on a busy 2-core CPU)"
@@ -120,7 +137,7 @@ def fit(
         raise ValueError("no training impressions (ts < train_end): cannot train a ranking model")
     rng = np.random.default_rng(seed)
     batch_size = max(2, min(cfg.batch_size, -(-len(train_rows) // cfg.min_steps_per_epoch)))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     info, best, best_auc = FitInfo(), None, -np.inf
     start = time.perf_counter()
     steps_per_epoch = -(-len(train_rows) // batch_size)
@@ -154,6 +171,8 @@ def fit(
             info.valid_auc.append(score)
             if score > best_auc:
                 best, best_auc, info.best_epoch = copy.deepcopy(model.state_dict()), score, epoch
+            elif cfg.patience is not None and epoch - info.best_epoch >= cfg.patience:
+                break  # early stopping: `patience` epochs without a better selection AUC
     bar.close()
     if best is not None:
         model.load_state_dict(best)

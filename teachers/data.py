@@ -28,7 +28,8 @@ def ragged_gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
 
 @dataclass
 class EvalSet:
-    """Next-positive-item queries: each user's first positive after the cut-off (warm targets only)."""
+    """Next-positive-item queries: every positive event after the cut-off on a warm item, by a user
+    with history (one row per event; `user_rows` are the bootstrap clusters)."""
 
     user_rows: np.ndarray
     target_rows: np.ndarray
@@ -38,6 +39,10 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.user_rows)
+
+    @property
+    def n_users(self) -> int:
+        return len(np.unique(self.user_rows))
 
     def history_list(self) -> list[np.ndarray]:
         return np.split(self.hist_values, np.cumsum(self.hist_lengths)[:-1])
@@ -144,28 +149,33 @@ class TeacherData:
         lengths = np.where(user_rows > 0, end - start, 0)
         return lengths, ragged_gather(self.item_row, start, lengths)
 
-    def eval_set(self, ds: Dataset, until: int, length: int) -> EvalSet:
-        """Each user's first positive in [cut-off, until), if its item is warm and the user has history."""
+    def eval_set(
+        self, ds: Dataset, until: int, length: int, max_events: int = 20_000, seed: int = 0
+    ) -> EvalSet:
+        """Every positive in [cut-off, until) whose item is warm and whose user has history (the query:
+        the user's latest `length` positives before the cut-off); above `max_events`, a seeded uniform
+        sample of them (counted in `skipped`). Users are the bootstrap clusters."""
         nxt = (
             ds.interactions.lazy()
             .filter((pl.col("ts") >= self.cutoff) & (pl.col("ts") < until))
             .filter(ds.meta.positive_rule.expr())
-            .sort("ts", "item_id")
-            .group_by("user_id", maintain_order=True)
-            .first()
+            .sort("user_id", "ts", "item_id")
             .select("user_id", "item_id")
-            .sort("user_id")
             .collect()
         )
         u = self.users.rows(nxt["user_id"].to_numpy())
         t = self.items.rows(nxt["item_id"].to_numpy())
         keep = (u > 0) & (t > 0)
         skipped = {
-            "users_without_history": int((u == 0).sum()),
-            "cold_targets": int(((u > 0) & (t == 0)).sum()),
+            "events_of_users_without_history": int((u == 0).sum()),
+            "events_on_cold_items": int(((u > 0) & (t == 0)).sum()),
         }
-        lengths, values = self.final_histories(u[keep], length)
-        return EvalSet(u[keep], t[keep], lengths, values, skipped)
+        rows = np.flatnonzero(keep)
+        if len(rows) > max_events:
+            rows = np.sort(np.random.default_rng([seed, 71]).choice(rows, max_events, replace=False))
+        skipped["events_sampled_out"] = int(keep.sum()) - len(rows)
+        lengths, values = self.final_histories(u[rows], length)
+        return EvalSet(u[rows], t[rows], lengths, values, skipped)
 
     def sequences(self, length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """Training windows for the sequence tower: (starts, lengths) into the positives, each a window

@@ -1,9 +1,10 @@
 """Next-positive-item evaluation of a teacher against two baselines, with bootstrap intervals.
 
-Protocol: for every user with a positive after the cut-off (within the evaluation period), the first
-such positive is the target if its item is warm (the teacher knows it); the query is the user's history
-before the cut-off. All warm items are ranked (exact full-catalog ranking); the user's history items,
-other than the target, are not ranked. Recall@k and NDCG@10 per user, mean with a 95% bootstrap CI.
+Protocol: every positive event after the cut-off (within the evaluation period) on a warm item (the
+teacher knows it) by a user with history is a target; the query is the user's history before the
+cut-off. All warm items are ranked (exact full-catalog ranking); the user's history items, other than
+the target, are not ranked. Recall@k and NDCG@10 per event, mean with a 95% bootstrap CI that resamples
+users (a user's events are not independent).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from teachers.data import EvalSet, TeacherData
 BASELINES = ("most_popular", "cooccurrence")
 
 
-def per_user_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+def per_event_metrics(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {**{f"recall@{k}": recall_at_k(ranks, k) for k in ks}, "ndcg@10": ndcg_at_k(ranks, 10)}
 
 
 def retrieval_rows(
-    variant: str, ranks: np.ndarray, ks: tuple[int, ...], n_boot: int, split: str
+    variant: str, ranks: np.ndarray, ks: tuple[int, ...], n_boot: int, split: str, users: np.ndarray
 ) -> list[MetricRow]:
+    """Rows of per-event metrics, intervals resampling `users` (each event's user)."""
     return [
-        metric_row("teachers", variant, m, split, v, n_boot) for m, v in per_user_metrics(ranks, ks).items()
+        metric_row("teachers", variant, m, split, v, n_boot, clusters=users)
+        for m, v in per_event_metrics(ranks, ks).items()
     ]
 
 
@@ -39,12 +42,15 @@ def paired_rows(
     ks: tuple[int, ...],
     n_boot: int,
     split: str,
+    users: np.ndarray,
 ) -> list[MetricRow]:
-    """Paired difference (variant - baseline) per metric over the same users: tighter than comparing
-    two separate intervals."""
-    ours, theirs = per_user_metrics(ranks, ks), per_user_metrics(baseline_ranks, ks)
+    """Paired difference (variant - baseline) per metric over the same events, intervals resampling
+    users: tighter than comparing two separate intervals."""
+    ours, theirs = per_event_metrics(ranks, ks), per_event_metrics(baseline_ranks, ks)
     return [
-        metric_row("teachers", versus(variant, baseline), diff_metric(m), split, ours[m] - theirs[m], n_boot)
+        metric_row(
+            "teachers", versus(variant, baseline), diff_metric(m), split, ours[m] - theirs[m], n_boot, clusters=users
+        )
         for m in ours
     ]
 
@@ -123,14 +129,14 @@ def evaluate_teacher(
     """Metric rows for the teacher (queries/items are its embeddings of ev's users and all warm items)
     and, optionally, for the two baselines on the same queries."""
     ranks = rank_by_embeddings(queries, items, ev)
-    rows = retrieval_rows(variant, ranks, ks, n_boot, split)
+    rows = retrieval_rows(variant, ranks, ks, n_boot, split, ev.user_rows)
     if baselines:
         for name, baseline_ranks in (
             ("most_popular", most_popular_ranks(data, ev)),
             ("cooccurrence", cooccurrence_ranks(data, ev)),
         ):
-            rows += retrieval_rows(name, baseline_ranks, ks, n_boot, split)
-            rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split)
+            rows += retrieval_rows(name, baseline_ranks, ks, n_boot, split, ev.user_rows)
+            rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split, ev.user_rows)
     return rows
 
 

@@ -321,3 +321,36 @@ def test_true_match_features_beat_the_baseline_and_the_scorer_reproduces_the_run
     scorer = run.scorer(model, pipeline)
     got = scorer(run.imps.user_id[test], run.imps.item_id[test], run.imps.hist.take(test), run.imps.ts[test])
     np.testing.assert_allclose(got, np.load(layout.scores(variant.slug, 0)), atol=1e-5)
+
+
+def test_forward_chaining_takes_each_rows_features_from_a_table_cut_off_before_it(tiny_dir, tmp_path, true_source):
+    """Two tables of one source with different cut-offs: every impression's features come from the
+    latest table cut off at or before it, the ranker fits only on rows after the first cut-off, and
+    no fit row's features come from a table that saw it."""
+    from recplug.data import load_dataset
+    from recplug.data.embeddings import write_metadata
+
+    folder, table = true_source
+    ds = load_dataset(tiny_dir)
+    s = ds.meta.splits
+    early, late = tmp_path / "early", tmp_path / "late"
+    cut = int(s.start + 0.4 * (s.train_end - s.start))
+    for f, cutoff, scale in ((early, cut, 1.0), (late, s.valid_end, -1.0)):
+        write_embeddings(f / "embeddings.parquet", table.ids, scale * table.vectors)
+        write_metadata(f, {"kind": "test", "dim": table.dim, "data_cutoff_ts": cutoff})
+    cfg = RankingConfig(fit_on="forward", n_boot=20)
+    run = RankingRun(tiny_dir, {"true": [late, early]}, cfg, progress=False)
+    assert run.first_cutoff == cut and [t.cutoff for t in run.tables["true"]] == [cut, s.valid_end]
+    assert (run.imps.ts[run.fit_rows] >= cut).all() and (run.imps.ts[run.select_rows] < s.valid_end).all()
+    index = run.table_index("true")
+    test = run.imps.rows("test")
+    assert (index[test] == 1).all() and (index[run.fit_rows] == 0).all()
+    values, info = run.match_values("true")
+    single = RankingRun(tiny_dir, {"true": early}, cfg.model_copy(update={"fit_on": "valid"}), progress=False)
+    flipped = RankingRun(tiny_dir, {"true": late}, cfg.model_copy(update={"fit_on": "valid"}), progress=False)
+    np.testing.assert_array_equal(values[run.fit_rows], single.match_values("true")[0][run.fit_rows])
+    np.testing.assert_array_equal(values[test], flipped.match_values("true")[0][test])
+    assert [f["cutoff_ts"] for f in info["folds"]] == [cut, s.valid_end]
+    assert run.leakage(run.variant("+match:true")) == []
+    with pytest.raises(ValueError, match="codebooks differ"):
+        run.leakage(run.variant("+sid:true"))

@@ -238,3 +238,22 @@ def test_two_level_bootstrap_holds_the_seed_spread():
     assert lo < m < hi and (hi - lo) > 3 * (uhi - ulo)
     (_, lo1, hi1), (ulo1, uhi1) = two_level_bootstrap(np.stack([users, users]), 400)
     assert np.isclose(hi1 - lo1, uhi1 - ulo1, rtol=0.2)
+
+
+@pytest.mark.slow
+def test_fold_embeddings_do_not_move_when_the_ranker_fit_labels_change(tiny_dir, tiny_ds, tmp_path):
+    """Forward chaining: a fold's embeddings (cut off at c) give the features of the ranker's rows at or
+    after c. Flipping every label from c on (and dropping 30% of those rows) leaves them identical."""
+    from recplug.data.cutoff import dataset_cut_at
+
+    s = tiny_ds.meta.splits
+    cut = int(s.start + 0.4 * (s.train_end - s.start))
+    perturb_after(tiny_dir, tmp_path / "perturbed", cut)
+    runs = []
+    for name, src in (("clean", tiny_dir), ("perturbed", tmp_path / "perturbed")):
+        view = dataset_cut_at(src, tmp_path / name / "view", train_end=cut, valid_end=s.train_end)
+        runs.append(embedding_stages(view, tmp_path / name / "run"))
+    for name, (ids, vectors) in runs[0].items():
+        if name != "balancing":
+            assert np.array_equal(ids, runs[1][name][0]) and np.array_equal(vectors, runs[1][name][1]), name
+    assert runs[0]["balancing"] == runs[1]["balancing"]

@@ -62,6 +62,30 @@ class RankingStage(_Stage):
     )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     config: dict[str, Any] = Field(default_factory=dict, description="RankingConfig keys")
+    protocol: Literal["valid", "forward"] = Field(
+        "valid",
+        description="'valid': the ranker is fitted on the validation period, features from the run's "
+        "tables (cut off at train_end); 'forward': forward chaining, the embedding stages run again "
+        "cut off at each of `fold_cutoffs` and at the test period's start, the ranker is fitted on every "
+        "pre-test row from the first cut-off on, each row's features from the latest tables cut off "
+        "before it (match features only: semantic-id codebooks differ between folds)",
+    )
+    fold_cutoffs: list[float] = Field(
+        default_factory=lambda: [0.3],
+        description="forward: extra cut-offs before train_end, as quantiles of the interactions' ts",
+    )
+
+    @model_validator(mode="after")
+    def _forward(self) -> RankingStage:
+        if self.protocol == "forward":
+            if any(not 0 < q < 1 for q in self.fold_cutoffs):
+                raise ValueError(f"ranking.fold_cutoffs must lie in (0, 1), got {self.fold_cutoffs}")
+            sid = [v for v in self.variants if "+sid" in v]
+            if sid:
+                raise ValueError(
+                    f"ranking.protocol 'forward' takes match features only; drop the semantic-id variants {sid}"
+                )
+        return self
 
 
 class LTStage(_Stage):

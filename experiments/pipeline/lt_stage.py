@@ -5,6 +5,7 @@ data, the log-based proxy from the variants' test scores (ranking seed 0)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import polars as pl
 from experiments.cache import is_done, mark_done
 from experiments.pipeline.config import PipelineConfig
 from experiments.pipeline.results import Section, StageResult
-from experiments.pipeline.stages import Paths, ranking_sources
+from experiments.pipeline.stages import Paths, ranking_config, ranking_sources
 from experiments.timing import timed
 from recplug.data.io import atomic_write_text
 from recplug.metrics.intervals import MetricRow
@@ -32,7 +33,9 @@ def _models(paths: Paths, variants: list[str], seeds: list[int]) -> dict[str, li
     return out
 
 
-def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> StageResult:
+def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[Paths] = ()) -> StageResult:
+    """LT of the ranking variants; with forward-chaining `folds`, the scorers read the latest tables (cut
+    off at the test period's start), as the test scores did."""
     models = _models(paths, cfg.lt.variants, cfg.lt.seeds)
     key = {
         "stage": "lt",
@@ -44,19 +47,20 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> StageResult:
         print(f"[lt] {paths.lt} is up to date: skipped")
         saved = json.loads((paths.lt / "metrics.json").read_text())
     else:
-        saved = _simulate_and_proxy(cfg, paths, data_dir, models)
+        saved = _simulate_and_proxy(cfg, paths, data_dir, models, folds)
         mark_done(paths.lt, key)
     return _result(saved, paths)
 
 
-def _simulate_and_proxy(cfg: PipelineConfig, paths: Paths, data_dir: Path, models: dict) -> dict:
+def _simulate_and_proxy(
+    cfg: PipelineConfig, paths: Paths, data_dir: Path, models: dict, folds: Sequence[Paths]
+) -> dict:
     from features.experiment import RankingRun
-    from features.train import RankingConfig
 
     run = RankingRun(
         data_dir,
-        ranking_sources(cfg, paths),
-        RankingConfig(**cfg.ranking.config),
+        ranking_sources(cfg, paths, folds),
+        ranking_config(cfg),
         paths.root / "features",
         cfg.progress,
     )

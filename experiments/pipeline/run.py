@@ -16,6 +16,7 @@ from experiments.pipeline.stages import (
     Paths,
     cre_stage,
     data_stage,
+    fold_stages,
     ranking_stage,
     student_stage,
     teachers_stage,
@@ -57,10 +58,13 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         results.append(stage("cre", cre_stage, cfg, paths, data_dir, student_key))
     ranking = lt = StageResult("none")
     if cfg.ranking.enabled:
-        ranking = stage("ranking", ranking_stage, cfg, paths, data_dir)
+        folds = []
+        if cfg.ranking.protocol == "forward":
+            folds = stage("folds", fold_stages, cfg, paths, data_dir, data_key)
+        ranking = stage("ranking", ranking_stage, cfg, paths, data_dir, folds)
         results.append(ranking)
         if cfg.lt.enabled:
-            lt = stage("lt", lt_stage, cfg, paths, data_dir)
+            lt = stage("lt", lt_stage, cfg, paths, data_dir, folds)
             results.append(lt)
     results.append(StageResult("integrity", sections=[integrity_section(student.notes, ranking.notes, lt.notes)]))
     notes = {"seconds_per_stage": seconds, "peak_memory_mib": round(peak_rss_mib())}

@@ -6,6 +6,7 @@ its own outputs, and resumes from its own checkpoints when it was interrupted.""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: 
             for r in got
             if r["variant"].startswith(f"{kind}_teacher") or (kind == "id" and not r["variant"].endswith("_teacher"))
         ]
-    n = rows[0]["n"] if rows else 0
+    n = next((r["n"] for r in rows if r["variant"] == "id_teacher"), rows[0]["n"] if rows else 0)
     return StageResult(
         "teachers",
         rows,
@@ -146,7 +147,8 @@ def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: 
                 "Teachers against baselines (next positive after the cut-off)",
                 rows,
                 metric_columns(rows),
-                text=f"{n:,} users.",
+                text=f"Every positive event after the cut-off on a warm item by a user with history ({n:,} "
+                "events; intervals resample users).",
             ),
             Section("Teachers: paired differences to each baseline (same users)", rows, diff_columns(rows)),
         ],
@@ -225,40 +227,124 @@ def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: di
     return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, note=REFERENCE)])
 
 
-def ranking_sources(cfg: PipelineConfig, paths: Paths) -> dict[str, str]:
-    """Named embedding folders for the ranking variants; the first is what '+match' / '+sid' use."""
-    sources = {"student": str(paths.final_student), "content": str(paths.student)}
+def ranking_sources(cfg: PipelineConfig, paths: Paths, folds: Sequence[Paths] = ()) -> dict[str, list[str]]:
+    """Named embedding folders for the ranking variants (the first is what '+match' / '+sid' use);
+    with forward-chaining `folds`, each name's folders cut off at every fold as well."""
+    runs = [paths, *folds]
+    sources = {
+        "student": [str(p.final_student) for p in runs],
+        "content": [str(p.student) for p in runs],
+    }
     if cfg.teachers.enabled:
-        sources["id"] = str(paths.teacher("id"))
+        sources["id"] = [str(p.teacher("id")) for p in runs]
     return sources
 
 
-def ranking_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path) -> StageResult:
-    from features.experiment import run_ranking
-    from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
+def fold_cutoffs(cfg: PipelineConfig, data_dir: Path) -> list[tuple[int, int]]:
+    """Forward chaining: (cut-off, end of its window) of every extra embedding run: the config's
+    quantile cut-offs before train_end, and the test period's start (its tables serve the test rows)."""
+    import polars as pl
+
+    from recplug.data import load_dataset
+
+    ds = load_dataset(data_dir, lazy=True)
+    s = ds.meta.splits
+    ts = ds.interactions.select("ts").collect()["ts"]
+    cuts = sorted({int(ts.quantile(q, interpolation="nearest")) for q in cfg.ranking.fold_cutoffs})
+    early = [c for c in cuts if s.start < c < s.train_end]
+    if len(early) != len(cuts):
+        raise ValueError(
+            f"ranking.fold_cutoffs {cfg.ranking.fold_cutoffs} must fall inside the training period "
+            f"(before train_end, the {pl.Series(ts < s.train_end).mean():.2f} quantile)"
+        )
+    bounds = [*early, s.train_end]
+    return [(c, nxt) for c, nxt in zip(early, bounds[1:], strict=True)] + [(s.valid_end, s.end)]
+
+
+def fold_stages(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict) -> list[Paths]:
+    """Forward chaining: the embedding stages (teachers, student, CRE without its ablation) once per
+    cut-off of `fold_cutoffs`, each on the dataset cut at it (`recplug.data.cutoff`), in
+    runs/<name>/folds/<cut-off ts>/. Returns their run folders."""
+    from recplug.data.cutoff import dataset_cut_at
+
+    fold_cfg = cfg.model_copy(update={"cre": cfg.cre.model_copy(update={"ablation": False})})
+    out = []
+    for cut, window_end in fold_cutoffs(cfg, data_dir):
+        fold = Paths(paths.root / "folds" / str(cut))
+        view = dataset_cut_at(data_dir, fold.data, train_end=cut, valid_end=window_end)
+        key = data_key | {"cut_at": cut}
+        print(f"[folds] embedding stages cut off at ts {cut} (window to {window_end})")
+        if cfg.teachers.enabled:
+            teachers_stage(fold_cfg, fold, view, key)
+        _, student_key = student_stage(fold_cfg, fold, view, key)
+        if cfg.cre.enabled:
+            cre_stage(fold_cfg, fold, view, student_key)
+        out.append(fold)
+    return out
+
+
+def ranking_config(cfg: PipelineConfig):
+    """The ranking experiment's config; forward chaining fits on every row from the first cut-off."""
     from features.train import RankingConfig
+
+    return RankingConfig(**({"fit_on": "forward"} if cfg.ranking.protocol == "forward" else {}) | cfg.ranking.config)
+
+
+def ranking_stage(
+    cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[Paths] = ()
+) -> StageResult:
+    from experiments.pipeline.ranking_diagnostics import diagnostics_section, plot_learning_curves
+    from features.experiment import EXPERIMENTS, run_ranking
+    from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
 
     with timed("ranking"):
         result = run_ranking(
             data_dir,
-            ranking_sources(cfg, paths),
+            ranking_sources(cfg, paths, folds),
             variants=cfg.ranking.variants,
             seeds=cfg.ranking.seeds,
             out_dir=paths.ranking.root,
-            cfg=RankingConfig(**cfg.ranking.config),
+            cfg=ranking_config(cfg),
             features_dir=paths.root / "features",
             progress=cfg.progress,
         )
     rows = result.rows
+    sections = []
+    for ranker, title in (("dlrm", "DLRM-DCN"), ("gbdt", "LightGBM on the dense features")):
+        own = [r for r in rows if r["experiment"] == EXPERIMENTS[ranker]]
+        if own:
+            sections += [
+                Section(f"Ranking ({title}): AUC, GAUC, logloss (mean over seeds)", own, METRICS, note=REFERENCE),
+                Section(
+                    f"Ranking ({title}): paired difference to the baseline (same users, same seeds)",
+                    own,
+                    DIFF_COLUMNS,
+                ),
+            ]
     return StageResult(
         "ranking",
         rows,
-        [
-            Section("Ranking: AUC, GAUC, logloss (mean over seeds)", rows, METRICS, note=REFERENCE),
-            Section(
-                "Ranking: paired difference to the baseline (same users, same seeds)", rows, DIFF_COLUMNS
-            ),
-        ],
-        notes={k: result.summary.get(k) for k in ("undefined", "splits", "leakage", "fit_on", "intervals")}
+        [*sections, diagnostics_section(rows, result.summary)],
+        plots={
+            "Ranker learning curves": plot_learning_curves(
+                result.summary["learning_curves"], paths.plots / "learning_curves.png"
+            )
+        },
+        notes={
+            k: result.summary.get(k)
+            for k in (
+                "undefined",
+                "splits",
+                "leakage",
+                "fit_on",
+                "fit_impressions",
+                "select_impressions",
+                "pre_test_impressions",
+                "folds",
+                "intervals",
+                "warnings",
+                "univariate_auc",
+            )
+        }
         | {"interval_widening": result.summary["interval_widening"]},
     )

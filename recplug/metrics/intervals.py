@@ -79,6 +79,28 @@ def two_level_bootstrap(
     return (float(values.mean()), float(low), float(high)), (float(u_low), float(u_high))
 
 
+def cluster_bootstrap_ci(
+    values: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of per-event `values` when events come in clusters (a user's
+    several events are not independent): each draw resamples whole clusters and takes the mean over
+    their events (a ratio of sums)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    _, idx = np.unique(np.asarray(clusters), return_inverse=True)
+    sums, counts = np.bincount(idx, weights=values), np.bincount(idx).astype(np.float64)
+    k = len(sums)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_boot)
+    for lo in range(0, n_boot, 200):
+        hi = min(lo + 200, n_boot)
+        c = rng.multinomial(k, np.full(k, 1.0 / k), size=hi - lo)
+        draws[lo:hi] = (c @ sums) / np.maximum(c @ counts, 1e-12)
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return float(values.mean()), float(low), float(high)
+
+
 def metric_row(
     experiment: str,
     variant: str,
@@ -87,10 +109,16 @@ def metric_row(
     values: np.ndarray,
     n_boot: int = 1000,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> MetricRow:
-    return make_row(
-        experiment, variant, metric, split, bootstrap_ci(values, n_boot=n_boot, seed=seed), len(values)
+    """A row of per-unit `values` (mean and percentile-bootstrap interval); with `clusters`, the
+    bootstrap resamples clusters (users) rather than units (events)."""
+    estimate = (
+        bootstrap_ci(values, n_boot=n_boot, seed=seed)
+        if clusters is None
+        else cluster_bootstrap_ci(values, clusters, n_boot=n_boot, seed=seed)
     )
+    return make_row(experiment, variant, metric, split, estimate, len(values))
 
 
 def make_row(
