@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.pipeline.report import save_figure  # noqa: E402
 from experiments.pipeline.results import Section  # noqa: E402
 from features.diagnostics import minimum_detectable  # noqa: E402
 from recplug.metrics.intervals import DIFF, MetricRow  # noqa: E402
@@ -78,8 +79,4 @@ def plot_learning_curves(curves: dict[str, dict[str, list[dict]]], path: Path) -
         ax.set_xlabel("epoch" if ranker == "dlrm" else "boosting rounds / 10")
         ax.set_ylabel("selection-window AUC (seed 0)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -24,6 +24,15 @@ STAGE_METRICS = (
 )
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write as PNG (110 dpi) and close a report figure."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _of(rows: Sequence[MetricRow], experiment: str) -> list[MetricRow]:
     return [r for r in rows if r["experiment"] == experiment]
 
@@ -47,11 +56,7 @@ def plot_differences(rows: Sequence[MetricRow], metric: str, path: Path, title: 
         ax.set_yticks(list(y), [r["variant"] for r in rs])
         ax.set_title(f"{title} ({split})")
         ax.set_xlabel(f"{metric} (95% CI)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_by_stage(rows: Sequence[MetricRow], variants: Sequence[str], path: Path) -> Path | None:
@@ -77,11 +82,7 @@ def plot_by_stage(rows: Sequence[MetricRow], variants: Sequence[str], path: Path
     ax.set_xticks(range(len(variants)), variants, rotation=15)
     ax.set_ylabel("recall (95% CI)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def integrity_section(student: dict, ranking: dict, lt: dict) -> Section:
