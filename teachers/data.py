@@ -29,20 +29,21 @@ def ragged_gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
 @dataclass
 class EvalSet:
     """Next-positive-item queries: every positive event after the cut-off on a warm item, by a user
-    with history (one row per event; `user_rows` are the bootstrap clusters)."""
+    with history (one row per event; `clusters`, the raw user ids, are the bootstrap clusters)."""
 
     user_rows: np.ndarray
     target_rows: np.ndarray
     hist_lengths: np.ndarray
     hist_values: np.ndarray  # item rows, oldest first
     skipped: dict[str, int] = field(default_factory=dict)
+    user_ids: np.ndarray | None = None  # raw user id per event (the bootstrap clusters; row 0 is shared)
 
     def __len__(self) -> int:
         return len(self.user_rows)
 
     @property
-    def n_users(self) -> int:
-        return len(np.unique(self.user_rows))
+    def clusters(self) -> np.ndarray:
+        return self.user_ids if self.user_ids is not None else self.user_rows
 
     def history_list(self) -> list[np.ndarray]:
         return np.split(self.hist_values, np.cumsum(self.hist_lengths)[:-1])
@@ -152,30 +153,41 @@ class TeacherData:
     def eval_set(
         self, ds: Dataset, until: int, length: int, max_events: int = 20_000, seed: int = 0
     ) -> EvalSet:
-        """Every positive in [cut-off, until) whose item is warm and whose user has history (the query:
-        the user's latest `length` positives before the cut-off); above `max_events`, a seeded uniform
-        sample of them (counted in `skipped`). Users are the bootstrap clusters."""
-        nxt = (
+        """Every positive in [cut-off, until) on a warm item whose user has history: the query is the
+        user's latest `length` positives strictly before the event (before or after the cut-off; items
+        the teacher does not know are left out), with the user's row (0 for a user who arrived after the
+        cut-off). Above `max_events`, a seeded uniform sample (counted in `skipped`). Users are the
+        bootstrap clusters."""
+        pos = (
             ds.interactions.lazy()
-            .filter((pl.col("ts") >= self.cutoff) & (pl.col("ts") < until))
+            .filter(pl.col("ts") < until)
             .filter(ds.meta.positive_rule.expr())
             .sort("user_id", "ts", "item_id")
-            .select("user_id", "item_id")
+            .select("user_id", "item_id", "ts")
             .collect()
         )
-        u = self.users.rows(nxt["user_id"].to_numpy())
-        t = self.items.rows(nxt["item_id"].to_numpy())
-        keep = (u > 0) & (t > 0)
+        raw_users, ts = pos["user_id"].to_numpy(), pos["ts"].to_numpy()
+        items = self.items.rows(pos["item_id"].to_numpy())
+        _, code = np.unique(raw_users, return_inverse=True)
+        key = code.astype(np.int64) * (int(ts.max(initial=0)) + 1) + ts
+        block = np.searchsorted(code, code, side="left")  # first position of each event's user
+        end = np.searchsorted(key, key, side="left")  # strictly before the event (ties excluded)
+        known = np.concatenate([[0], np.cumsum(items > 0)])  # known-item positives before each position
+        lengths = np.minimum(length, known[end] - known[block])
+        target = (ts >= self.cutoff) & (items > 0) & (lengths > 0)
         skipped = {
-            "events_of_users_without_history": int((u == 0).sum()),
-            "events_on_cold_items": int(((u > 0) & (t == 0)).sum()),
+            "events_without_history": int(((ts >= self.cutoff) & (lengths == 0)).sum()),
+            "events_on_cold_items": int(((ts >= self.cutoff) & (lengths > 0) & (items == 0)).sum()),
         }
-        rows = np.flatnonzero(keep)
+        rows = np.flatnonzero(target)
         if len(rows) > max_events:
             rows = np.sort(np.random.default_rng([seed, 71]).choice(rows, max_events, replace=False))
-        skipped["events_sampled_out"] = int(keep.sum()) - len(rows)
-        lengths, values = self.final_histories(u[rows], length)
-        return EvalSet(u[rows], t[rows], lengths, values, skipped)
+        skipped["events_sampled_out"] = int(target.sum()) - len(rows)
+        known_items = items[items > 0]
+        values = ragged_gather(known_items, known[end[rows]] - lengths[rows], lengths[rows])
+        return EvalSet(
+            self.users.rows(raw_users[rows]), items[rows], lengths[rows], values, skipped, raw_users[rows]
+        )
 
     def sequences(self, length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """Training windows for the sequence tower: (starts, lengths) into the positives, each a window

@@ -129,14 +129,14 @@ def evaluate_teacher(
     """Metric rows for the teacher (queries/items are its embeddings of ev's users and all warm items)
     and, optionally, for the two baselines on the same queries."""
     ranks = rank_by_embeddings(queries, items, ev)
-    rows = retrieval_rows(variant, ranks, ks, n_boot, split, ev.user_rows)
+    rows = retrieval_rows(variant, ranks, ks, n_boot, split, ev.clusters)
     if baselines:
         for name, baseline_ranks in (
             ("most_popular", most_popular_ranks(data, ev)),
             ("cooccurrence", cooccurrence_ranks(data, ev)),
         ):
-            rows += retrieval_rows(name, baseline_ranks, ks, n_boot, split, ev.user_rows)
-            rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split, ev.user_rows)
+            rows += retrieval_rows(name, baseline_ranks, ks, n_boot, split, ev.clusters)
+            rows += paired_rows(variant, ranks, name, baseline_ranks, ks, n_boot, split, ev.clusters)
     return rows
 
 

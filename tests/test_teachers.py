@@ -157,7 +157,7 @@ def test_dataset_without_positives_is_a_clear_error(tiny_dir, tiny_ds, tmp_path)
 def test_eval_counts_what_it_skips(trained):
     meta = json.loads((trained["id"].out / "metadata.json").read_text())
     skipped = meta["eval_skipped"]
-    assert set(skipped) == {"events_of_users_without_history", "events_on_cold_items", "events_sampled_out"}
+    assert set(skipped) == {"events_without_history", "events_on_cold_items", "events_sampled_out"}
     assert skipped["events_on_cold_items"] > 0  # cold items exist and are reported, not silently ranked
 
 
