@@ -34,7 +34,16 @@ def test_pipeline_writes_a_valid_report(tiny_run):
     lt = {(r["variant"], r["metric"]) for r in rows if r["experiment"] == "lt"}
     assert ("baseline", "lt7") in lt and ("+match", "lt7_diff") in lt
     md = (tiny_run / "report.md").read_text()
-    for title in ("Ranking: paired difference", "CRE ablation", "LT on the world", "plots/auc_diff.png"):
+    for title in (
+        "Ranking (DLRM-DCN): paired difference",
+        "Ranking diagnostics",
+        "Evaluation integrity",
+        "Student mode: **inductive**",
+        "CRE ablation",
+        "LT on the world",
+        "plots/auc_diff.png",
+        "plots/learning_curves.png",
+    ):
         assert title in md
     for plot in ("auc_diff.png", "lt_curves.png", "retrieval_by_stage.png"):
         assert (tiny_run / "plots" / plot).stat().st_size > 1000
