@@ -179,21 +179,29 @@ class RankingRun:
         pipeline = self.pipeline(variant)
         dense, sparse = self.inputs(pipeline)
         imps = self.imps
+        best = None
         with torch_threads(self.cfg.threads):
-            torch.manual_seed(seed)
-            model = self.new_model(pipeline, dense)
-            info = fit(
-                model,
-                dense,
-                sparse,
-                imps.label,
-                self.fit_rows,
-                self.select_rows,
-                self.cfg,
-                seed,
-                self.progress,
-                desc=f"ranking {variant.name} seed {seed}",
-            )
+            # each weight decay of the grid is fitted; the selection window's best AUC picks one
+            for wd in self.cfg.weight_decay_grid or [self.cfg.weight_decay]:
+                torch.manual_seed(seed)
+                model = self.new_model(pipeline, dense)
+                info = fit(
+                    model,
+                    dense,
+                    sparse,
+                    imps.label,
+                    self.fit_rows,
+                    self.select_rows,
+                    self.cfg.model_copy(update={"weight_decay": wd}),
+                    seed,
+                    self.progress,
+                    desc=f"ranking {variant.name} seed {seed} wd {wd:g}",
+                )
+                info.weight_decay = wd
+                score = max(info.valid_auc, default=-np.inf)
+                if best is None or score > best[0]:
+                    best = (score, model, info)
+            _, model, info = best
             scores = predict(model, dense, sparse, imps.rows("test"), self.cfg.eval_batch_size)
         return model, pipeline, info, scores
 

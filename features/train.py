@@ -66,6 +66,11 @@ class RankingConfig(BaseModel):
         "(None: train all `epochs`)",
     )
     weight_decay: float = Field(0.0, ge=0, description="Adam's L2 penalty on every parameter (0: none)")
+    weight_decay_grid: list[float] | None = Field(
+        None,
+        description="fit the DLRM-DCN once per weight decay and keep the one with the best selection-window "
+        "AUC (a choice on validation rows, never on the test period); None: `weight_decay` alone",
+    )
     rankers: list[Literal["dlrm", "gbdt"]] = Field(
         default_factory=lambda: ["dlrm"],
         min_length=1,
@@ -87,6 +92,7 @@ class FitInfo:
     best_epoch: int = -1
     train_loss: list[float] = field(default_factory=list)  # mean per epoch
     valid_auc: list[float] = field(default_factory=list)  # per epoch (empty without validation rows)
+    weight_decay: float | None = None  # the one kept (from `weight_decay_grid`, or the config's)
 
 
 @contextmanager

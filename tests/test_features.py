@@ -354,3 +354,19 @@ def test_forward_chaining_takes_each_rows_features_from_a_table_cut_off_before_i
     assert run.leakage(run.variant("+match:true")) == []
     with pytest.raises(ValueError, match="codebooks differ"):
         run.leakage(run.variant("+sid:true"))
+
+
+def test_the_weight_decay_grid_is_chosen_on_the_selection_window(tiny_dir, true_source):
+    """With `weight_decay_grid`, each value is fitted and the one whose best selection-window AUC is
+    highest is kept (the same choice single fits would make); the test period plays no part."""
+    folder, _ = true_source
+    base = RankingConfig(epochs=2, n_boot=20)
+    run = RankingRun(tiny_dir, {"true": folder}, base.model_copy(update={"weight_decay_grid": [0.0, 0.05]}), progress=False)
+    variant = run.variant("+match")
+    _, _, info, _ = run.train(variant, seed=0)
+    singles = {}
+    for wd in (0.0, 0.05):
+        run.cfg = base.model_copy(update={"weight_decay": wd})
+        singles[wd] = max(run.train(variant, seed=0)[2].valid_auc)
+    assert info.weight_decay == max(singles, key=singles.get)
+    assert max(info.valid_auc) == max(singles.values())

@@ -138,6 +138,21 @@ def test_log_proxy_rows_have_finite_intervals(tiny_world, tiny_ds):
     assert all(r["ci_low"] <= r["mean"] <= r["ci_high"] for r in rows if "spearman" in r["metric"])
 
 
+def test_log_proxy_uses_every_window_and_warns_when_the_horizon_is_cut(tiny_world, tiny_ds):
+    """Every window whose horizon fits gives one unit per active user: with a 1-day horizon the tiny
+    world's 3-day test period gives two windows, so more units than the first window's users; a horizon
+    longer than the test period is cut, with a warning."""
+    frame = _test_impressions(tiny_ds, true_affinity_scorer(tiny_world))
+    warnings: list[str] = []
+    rows = lt_proxy(frame, tiny_ds, "oracle", horizon=1, n_boot=20, warnings=warnings)
+    n = next(r["n"] for r in rows if r["metric"] == "spearman_pos_score_future1d")
+    s = tiny_ds.meta.splits
+    first_day = frame.filter(pl.col("ts") < s.valid_end + 86400)["user_id"].n_unique()
+    assert n > first_day and warnings == []
+    lt_proxy(frame, tiny_ds, "oracle", horizon=30, n_boot=20, warnings=warnings)
+    assert warnings and "exceed the test period" in warnings[0]
+
+
 def test_log_proxy_names_missing_score_and_unlogged_rows(tiny_world, tiny_ds):
     frame = _test_impressions(tiny_ds, random_scorer(0))
     with pytest.raises(ValueError, match="'score'"):

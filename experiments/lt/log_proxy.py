@@ -1,7 +1,7 @@
 """A log-based LT proxy for real logs, where no simulator exists.
 
-**This is a correlation, not a causal estimate.** It asks: among the users active on the first day of
-the test period, do those whose impressions the variant scores well (their engaged items scored high,
+**This is a correlation, not a causal estimate.** It asks: among the users active in a window of the
+test period, do those whose impressions the variant scores well (their engaged items scored high,
 a high per-user AUC) come back on more of the following days? A variant that served those users
 might have kept them; but the logs were served by the production policy, not by the variant, and users
 who are easy to predict (long histories, steady tastes) tend to be heavy users anyway. So the proxy
@@ -9,13 +9,16 @@ also reports the same correlation with the user's *past* active days: when the t
 proxy mostly measures who the user is, not what the variant would do. Only an A/B test (or, on the
 synthetic world, `experiments.lt.simulator`) measures LT itself.
 
-Per user u active on test day 0 (the impressions of that day in the frame):
-- `pos_score`: mean score of the impressions u engaged with positively (users with a positive);
-- `auc`: AUC of the scores separating u's positives from negatives (users with both);
-- future active days: distinct days among the next `horizon` days (cut at the end of the logs) with
-  any logged interaction; past active days likewise over the `horizon` days before day 0.
+Units: the test period is cut into windows of `window_days`; every window whose `horizon` following days
+fit before the end of the logs gives one unit per user with impressions in it (every window, not only
+the first, so a sparse log still gives many units); intervals resample users, each with all its units.
+Per unit (user u, window w):
+- `pos_score`: mean score of u's impressions in w that u engaged with positively (units with a positive);
+- `auc`: AUC of the scores separating u's positives from negatives in w (units with both);
+- future active days: distinct days among the `horizon` days after w with any logged interaction; past
+  active days likewise over the `horizon` days before w.
 
-Rows (experiment `lt_proxy`, split `all`, n = users): Spearman and Pearson correlation of each
+Rows (experiment `lt_proxy`, split `all`, n = units): Spearman and Pearson correlation of each
 measure with future (and past) active days, 95% percentile bootstrap over users; the mean future
 active days of the top and bottom quintile of users by the measure, and their difference.
 """
@@ -59,6 +62,10 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return pearson(average_ranks(x), average_ranks(y))
 
 
+class EmptyWindow(ValueError):
+    """A test window with no impression (skipped; an error only when every window is empty)."""
+
+
 def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int = DAY) -> pl.DataFrame:
     """First-window impressions with a `positive` column from the dataset's logs (by user, item, ts)."""
     missing = [c for c in REQUIRED if c not in impressions.columns]
@@ -67,12 +74,10 @@ def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int =
     day = impressions.lazy().filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
     day = day.select(*(pl.col(c).cast(pl.Float64 if c == "score" else pl.Int64) for c in REQUIRED)).collect()
     if day.height == 0:
-        raise ValueError(
-            f"impressions frame has no row in the first test window (ts in [{day0_ts}, {day0_ts + width}))"
-        )
+        raise EmptyWindow(f"impressions frame has no row in the test window ts in [{day0_ts}, {day0_ts + width})")
     if day["score"].is_null().any() or not day["score"].is_finite().all():
         raise ValueError(
-            "impressions frame: column 'score' has null, NaN or infinite values on the first test day"
+            "impressions frame: column 'score' has null, NaN or infinite values in a test window"
         )
     logged = (
         ds.interactions.lazy()
@@ -86,7 +91,7 @@ def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int =
     if unmatched.height:
         first = unmatched.row(0, named=True)
         raise ValueError(
-            f"{unmatched.height} of {out.height} impressions of the first test day are not in "
+            f"{unmatched.height} of {out.height} impressions of a test window are not in "
             f"{ds.root}'s interactions (first: user_id {first['user_id']}, item_id {first['item_id']}, "
             f"ts {first['ts']}); the proxy needs logged impressions"
         )
@@ -130,10 +135,12 @@ def _quintile_gap(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _paired_row(
-    variant: str, metric: str, stat, x: np.ndarray, y: np.ndarray, n_boot: int, seed: int
+    variant: str, metric: str, stat, x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, users: np.ndarray
 ) -> MetricRow:
-    """`stat(x, y)` with a percentile bootstrap over users (the pairs are resampled together)."""
-    return statistic_row(EXPERIMENT, variant, metric, "all", lambda i: stat(x[i], y[i]), len(x), n_boot, seed)
+    """`stat(x, y)` with a percentile bootstrap over users (each user's units resampled together)."""
+    return statistic_row(
+        EXPERIMENT, variant, metric, "all", lambda i: stat(x[i], y[i]), len(x), n_boot, seed, clusters=users
+    )
 
 
 def lt_proxy(
@@ -144,40 +151,69 @@ def lt_proxy(
     n_boot: int = 200,
     seed: int = 0,
     window_days: int = 1,
+    warnings: list[str] | None = None,
 ) -> list[MetricRow]:
-    """Rows relating the variant's per-user quality on test day 0 to users' later (and earlier) active
-    days. `impressions`: test impressions with `user_id, item_id, ts, score` (the variant's score)."""
+    """Rows relating the variant's per-user quality in a test window to users' later (and earlier)
+    active days, over every window: the test period is cut into windows of `window_days`, and each
+    window whose `horizon` following days fit before the end of the logs gives one unit per user with
+    impressions in it; intervals resample users (a user's windows are not independent).
+    `impressions`: test impressions with `user_id, item_id, ts, score` (the variant's score). When the
+    horizon had to be shortened to fit the test period, a message is appended to `warnings`."""
     ds = as_dataset(data)
     s = ds.meta.splits
-    day0 = s.valid_end
-    width = window_days * DAY  # sparse logs (MovieLens) need a wider first window than one day
-    h = min(horizon, (s.end - day0) // DAY - window_days)
+    width = window_days * DAY  # sparse logs (MovieLens) need wider windows than one day
+    days_after = (s.end - s.valid_end) // DAY
+    h = min(horizon, days_after - window_days)
     if h < 1:
         raise ValueError(
-            f"{ds.root}: the test period has no day after its first; the proxy needs at least one"
+            f"{ds.root}: the test period ({days_after} days) leaves no day after a {window_days}-day window; "
+            "the proxy needs at least one (lower lt.proxy_window_days)"
         )
-    per_user = user_measures(_labelled(impressions, ds, day0, width))
+    if h < horizon and warnings is not None:
+        warnings.append(
+            f"LT proxy: a {window_days}-day window and a {horizon}-day horizon exceed the test period "
+            f"({days_after} days): the horizon is cut to {h} days"
+        )
+    anchors = [w for w in range(s.valid_end, s.end, width) if w + width + h * DAY <= s.end]
+    units = []
+    for w in anchors:
+        try:
+            per_user = user_measures(_labelled(impressions, ds, w, width))
+        except EmptyWindow:
+            continue
+        units.append(
+            per_user.with_columns(
+                future=pl.Series(active_days(ds, per_user["user_id"], w + width, h)),
+                past=pl.Series(active_days(ds, per_user["user_id"], w - h * DAY, h)),
+            )
+        )
+    if not units:
+        raise ValueError(
+            f"impressions frame has no row in any test window of {window_days} day(s) from ts {s.valid_end}"
+        )
+    per_unit = pl.concat(units)
     rows: list[MetricRow] = []
     for m in MEASURES:
-        users = per_user.filter(pl.col(m).is_not_null())
-        x = users[m].to_numpy()
-        future = active_days(ds, users["user_id"], day0 + width, h)
-        past = active_days(ds, users["user_id"], day0 - h * DAY, h)
+        defined = per_unit.filter(pl.col(m).is_not_null())
+        x, users = defined[m].to_numpy(), defined["user_id"].to_numpy()
+        future, past = defined["future"].to_numpy(), defined["past"].to_numpy()
         n = len(x)
         if n < 3:
             raise ValueError(
-                f"only {n} user(s) in the first {window_days} test day(s) have a defined '{m}'; need 3 or "
-                "more (widen lt.proxy_window_days)"
+                f"only {n} (user, window) unit(s) of the test period have a defined '{m}'; need 3 or more "
+                "(widen lt.proxy_window_days)"
             )
         for name, fn in (("spearman", spearman), ("pearson", pearson)):
             for when, y in ((f"future{h}d", future), (f"past{h}d", past)):
-                rows.append(_paired_row(variant, f"{name}_{m}_{when}", fn, x, y, n_boot, seed))
+                rows.append(_paired_row(variant, f"{name}_{m}_{when}", fn, x, y, n_boot, seed, users))
         q_lo, q_hi = np.quantile(x, [0.2, 0.8])
         for name, group in (("top20", x >= q_hi), ("bottom20", x <= q_lo)):
             rows.append(
-                metric_row(EXPERIMENT, variant, f"future{h}d_{name}_{m}", "all", future[group], seed=seed)
+                metric_row(
+                    EXPERIMENT, variant, f"future{h}d_{name}_{m}", "all", future[group], seed=seed, clusters=users[group]
+                )
             )
         rows.append(
-            _paired_row(variant, f"future{h}d_top_minus_bottom20_{m}", _quintile_gap, x, future, n_boot, seed)
+            _paired_row(variant, f"future{h}d_top_minus_bottom20_{m}", _quintile_gap, x, future, n_boot, seed, users)
         )
     return rows

@@ -102,7 +102,12 @@ def _result(saved: dict, paths: Paths) -> StageResult:
             m for m in dict.fromkeys(r["metric"] for r in proxy) if m.startswith("spearman") or "minus" in m
         )
         sections.append(
-            Section("LT log proxy (correlational, not causal: see experiments/lt/log_proxy.py)", proxy, cols)
+            Section(
+                "LT log proxy (correlational, not causal: see experiments/lt/log_proxy.py)",
+                proxy,
+                cols,
+                text="\n".join(f"- **Warning**: {w}" for w in saved.get("proxy_undefined", [])),
+            )
         )
     curves = paths.plots / "lt_curves.png"
     return StageResult(
@@ -155,12 +160,12 @@ def simulate(
 
 
 def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow], list[str]]:
-    """The log proxy for each simulated variant, from its seed-0 test scores; and, for variants where
-    the logs cannot define it (too few users in the first window), why."""
+    """The log proxy for each simulated variant, from its seed-0 test scores; and messages: for variants
+    where the logs cannot define it (too few units), why, and when its horizon had to be cut."""
     from experiments.lt.log_proxy import lt_proxy
 
     test = run.imps.rows("test")
-    rows, undefined = [], []
+    rows, undefined, warnings = [], [], []
     for v in cfg.lt.variants:
         scores = np.load(paths.ranking.scores(run.variant(v).slug, 0), allow_pickle=False)
         frame = pl.DataFrame(
@@ -173,9 +178,14 @@ def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow],
         )
         try:
             rows += lt_proxy(
-                frame, run.ds, variant=v, horizon=cfg.lt.proxy_horizon, window_days=cfg.lt.proxy_window_days
+                frame,
+                run.ds,
+                variant=v,
+                horizon=cfg.lt.proxy_horizon,
+                window_days=cfg.lt.proxy_window_days,
+                warnings=warnings,
             )
         except ValueError as e:
             undefined.append(f"{v}: LT proxy undefined: {e}")
             print(f"[lt] {v}: LT proxy undefined: {e}")
-    return rows, undefined
+    return rows, undefined + sorted(set(warnings))

@@ -139,13 +139,27 @@ def make_row(
 
 
 def bootstrap_statistic(
-    statistic, n: int, n_boot: int = 200, alpha: float = 0.05, seed: int = 0
+    statistic, n: int, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, clusters: np.ndarray | None = None
 ) -> tuple[float, float, float]:
     """(value, low, high) of any statistic of n units (`statistic(indices) -> float`), percentile
-    bootstrap over resampled unit indices. For statistics that are not means (NMI, Kendall tau)."""
+    bootstrap over resampled unit indices, or, with `clusters` (one label per unit), over resampled
+    clusters, each bringing all its units. For statistics that are not means (NMI, Kendall tau, a
+    correlation)."""
     rng = np.random.default_rng(seed)
     value = float(statistic(np.arange(n)))
-    draws = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+    if clusters is None:
+        draw = lambda: rng.integers(0, n, n)  # noqa: E731
+    else:
+        _, idx = np.unique(np.asarray(clusters), return_inverse=True)
+        members = np.argsort(idx, kind="stable")
+        starts = np.searchsorted(idx[members], np.arange(idx.max() + 2))
+        k = len(starts) - 1
+
+        def draw():
+            picked = rng.integers(0, k, k)
+            return np.concatenate([members[starts[c] : starts[c + 1]] for c in picked])
+
+    draws = np.array([statistic(draw()) for _ in range(n_boot)])
     draws = draws[np.isfinite(draws)]
     if len(draws) == 0:
         return value, float("nan"), float("nan")
@@ -162,8 +176,9 @@ def statistic_row(
     n: int,
     n_boot: int = 200,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> MetricRow:
-    """A report row for any statistic of n units, with its percentile-bootstrap interval."""
-    return make_row(
-        experiment, variant, metric, split, bootstrap_statistic(statistic, n, n_boot=n_boot, seed=seed), n
-    )
+    """A report row for any statistic of n units, with its percentile-bootstrap interval (over
+    `clusters` when given)."""
+    estimate = bootstrap_statistic(statistic, n, n_boot=n_boot, seed=seed, clusters=clusters)
+    return make_row(experiment, variant, metric, split, estimate, n)
