@@ -4,6 +4,7 @@ the warnings a small or badly fitted experiment deserves."""
 
 from __future__ import annotations
 
+from features.match import match_feature_names
 from recplug.metrics.classification import MetricUndefined, auc
 from recplug.metrics.intervals import MetricRow
 
@@ -19,7 +20,8 @@ def univariate_auc(run, sources: list[str]) -> dict[str, dict[str, float | None]
     out: dict[str, dict[str, float | None]] = {}
     for source in sources:
         values, _ = run.match_values(source)
-        names = run.sources[source].match_module(**run.match_settings.__dict__).feature_names
+        m = run.match_settings
+        names = match_feature_names(m.top_k, m.bins, prefix=f"{source}_")
         out[source] = {}
         for j, name in enumerate(names):
             try:

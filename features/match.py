@@ -49,6 +49,14 @@ class MatchStats:
         self.missing_items += inp.missing_items
 
 
+def match_feature_names(top_k: int, bins: int, prefix: str = "") -> list[str]:
+    """The names of `MatchFeatures`' columns, in order (no table needed to know them)."""
+    names = ["max", "mean", f"top{top_k}_mean", "recency_mean"]
+    names += [f"sim_bin{j}" for j in range(bins)]
+    names += ["log1p_history", "empty_history", "missing_item"]
+    return [prefix + n for n in names]
+
+
 class MatchFeatures(nn.Module):
     """Dense (B, F) similarity features between each candidate and its history, from a frozen table.
 
@@ -109,10 +117,7 @@ class MatchFeatures(nn.Module):
 
     @property
     def feature_names(self) -> list[str]:
-        names = ["max", "mean", f"top{self.top_k}_mean", "recency_mean"]
-        names += [f"sim_bin{j}" for j in range(self.bins)]
-        names += ["log1p_history", "empty_history", "missing_item"]
-        return [self.prefix + n for n in names]
+        return match_feature_names(self.top_k, self.bins, self.prefix)
 
     def rows_of(self, item_ids: np.ndarray) -> np.ndarray:
         """Table row of each item id; MISSING_ROW (a zero row, masked out) where the table has none."""

@@ -243,8 +243,6 @@ def ranking_sources(cfg: PipelineConfig, paths: Paths, folds: Sequence[Paths] = 
 def fold_cutoffs(cfg: PipelineConfig, data_dir: Path) -> list[tuple[int, int]]:
     """Forward chaining: (cut-off, end of its window) of every extra embedding run: the config's
     quantile cut-offs before train_end, and the test period's start (its tables serve the test rows)."""
-    import polars as pl
-
     from recplug.data import load_dataset
 
     ds = load_dataset(data_dir, lazy=True)
@@ -255,7 +253,7 @@ def fold_cutoffs(cfg: PipelineConfig, data_dir: Path) -> list[tuple[int, int]]:
     if len(early) != len(cuts):
         raise ValueError(
             f"ranking.fold_cutoffs {cfg.ranking.fold_cutoffs} must fall inside the training period "
-            f"(before train_end, the {pl.Series(ts < s.train_end).mean():.2f} quantile)"
+            f"(before train_end, the {(ts < s.train_end).mean():.2f} quantile)"
         )
     bounds = [*early, s.train_end]
     return [(c, nxt) for c, nxt in zip(early, bounds[1:], strict=True)] + [(s.valid_end, s.end)]

@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from recplug.metrics.intervals import resample_counts, seed_weights
+
 Metric = Literal["auc", "gauc", "logloss"]
 EPS = 1e-7
 
@@ -148,12 +150,8 @@ def logloss(labels: np.ndarray, probs: np.ndarray) -> float:
 
 
 def user_resamples(n_users: int, n_boot: int, seed: int, chunk: int = 50) -> Iterator[np.ndarray]:
-    """Bootstrap resamples of users as (b, n_users) count matrices, in chunks; the same seed gives
-    the same resamples, which is what makes two models' intervals paired."""
-    rng = np.random.default_rng(seed)
-    for lo in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - lo)
-        yield rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=size).astype(np.float64)
+    """Bootstrap resamples of users as (b, n_users) count matrices, in chunks (`resample_counts`)."""
+    return resample_counts(n_users, n_boot, seed, chunk)
 
 
 def metric_value(metric: Metric, labels, users, scores, what: str = "the data") -> float:
@@ -209,15 +207,6 @@ def metric_seed_draws(
             )
     draws = [np.stack([f(counts) for f in per_seed], 1) for counts in user_resamples(len(uniq), n_boot, seed)]
     return value, np.concatenate(draws) if draws else np.zeros((0, len(score_sets)))
-
-
-def seed_weights(n_boot: int, n_seeds: int, seed: int = 0) -> np.ndarray:
-    """(n_boot, n_seeds) weights summing to 1 per row: training seeds resampled with replacement, the
-    same for every call with the same arguments (so paired differences resample seeds alike)."""
-    if n_seeds == 1:
-        return np.ones((n_boot, 1))
-    rng = np.random.default_rng([seed, 1])
-    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) / n_seeds
 
 
 def combine_seed_draws(per_seed: np.ndarray, seed: int = 0, resample_seeds: bool = True) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypedDict
 
 import numpy as np
@@ -32,22 +33,48 @@ class MetricRow(TypedDict):
     n: int
 
 
+def resample_counts(n: int, n_boot: int, seed: int, chunk: int = 200) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of n units as (b, n) float count matrices, in chunks (a multinomial draw is
+    the same as resampling indices); the same seed gives the same resamples, which is what makes two
+    models' intervals paired."""
+    rng = np.random.default_rng(seed)
+    for lo in range(0, n_boot, chunk):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, n_boot - lo)).astype(np.float64)
+
+
+def seed_weights(n_boot: int, n_seeds: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_seeds) weights summing to 1 per row: training seeds resampled with replacement, the
+    same for every call with the same arguments (so paired differences resample seeds alike)."""
+    if n_seeds == 1:
+        return np.ones((n_boot, 1))
+    rng = np.random.default_rng([seed, 1])
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) / n_seeds
+
+
 def bootstrap_ci(
-    values: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, chunk: int = 200
+    values: np.ndarray,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    chunk: int = 200,
+    clusters: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """(mean, low, high) of the mean of per-unit `values` (e.g. per-user hits), percentile bootstrap.
-    Resampling runs in chunks so a large `values` does not need an (n_boot, n) matrix at once."""
+    With `clusters` (one label per unit: a user's several events are not independent), each draw
+    resamples whole clusters and takes the mean over their units (a ratio of sums). Resampling runs in
+    chunks so a large `values` does not need an (n_boot, n) matrix at once."""
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
     if n == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for lo in range(0, n_boot, chunk):
-        hi = min(lo + chunk, n_boot)
-        # counts of each unit in each resample: a multinomial draw is the same as resampling indices
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
-        means[lo:hi] = counts @ values / n
+    if clusters is None:
+        sums, sizes = values, None
+    else:
+        _, idx = np.unique(np.asarray(clusters), return_inverse=True)
+        sums, sizes = np.bincount(idx, weights=values), np.bincount(idx).astype(np.float64)
+    means = np.concatenate(
+        [c @ sums / (n if sizes is None else c @ sizes) for c in resample_counts(len(sums), n_boot, seed, chunk)]
+    )
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(values.mean()), float(low), float(high)
 
@@ -64,41 +91,12 @@ def two_level_bootstrap(
     if n == 0:
         nan = float("nan")
         return (nan, nan, nan), (nan, nan)
-    rng = np.random.default_rng(seed)
-    seed_rng = np.random.default_rng([seed, 1])
-    both, units = np.empty(n_boot), np.empty(n_boot)
-    for lo in range(0, n_boot, chunk):
-        hi = min(lo + chunk, n_boot)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
-        per_seed = counts @ values.T / n  # (b, seeds)
-        w = seed_rng.multinomial(s, np.full(s, 1.0 / s), size=hi - lo) / s
-        both[lo:hi], units[lo:hi] = (per_seed * w).sum(1), per_seed.mean(1)
+    per_seed = np.concatenate([c @ values.T / n for c in resample_counts(n, n_boot, seed, chunk)])  # (b, seeds)
+    both, units = (per_seed * seed_weights(n_boot, s, seed)).sum(1), per_seed.mean(1)
     q = [alpha / 2, 1 - alpha / 2]
     low, high = np.quantile(both, q)
     u_low, u_high = np.quantile(units, q)
     return (float(values.mean()), float(low), float(high)), (float(u_low), float(u_high))
-
-
-def cluster_bootstrap_ci(
-    values: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
-) -> tuple[float, float, float]:
-    """(mean, low, high) of the mean of per-event `values` when events come in clusters (a user's
-    several events are not independent): each draw resamples whole clusters and takes the mean over
-    their events (a ratio of sums)."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan")
-    _, idx = np.unique(np.asarray(clusters), return_inverse=True)
-    sums, counts = np.bincount(idx, weights=values), np.bincount(idx).astype(np.float64)
-    k = len(sums)
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n_boot)
-    for lo in range(0, n_boot, 200):
-        hi = min(lo + 200, n_boot)
-        c = rng.multinomial(k, np.full(k, 1.0 / k), size=hi - lo)
-        draws[lo:hi] = (c @ sums) / np.maximum(c @ counts, 1e-12)
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return float(values.mean()), float(low), float(high)
 
 
 def metric_row(
@@ -113,11 +111,7 @@ def metric_row(
 ) -> MetricRow:
     """A row of per-unit `values` (mean and percentile-bootstrap interval); with `clusters`, the
     bootstrap resamples clusters (users) rather than units (events)."""
-    estimate = (
-        bootstrap_ci(values, n_boot=n_boot, seed=seed)
-        if clusters is None
-        else cluster_bootstrap_ci(values, clusters, n_boot=n_boot, seed=seed)
-    )
+    estimate = bootstrap_ci(values, n_boot=n_boot, seed=seed, clusters=clusters)
     return make_row(experiment, variant, metric, split, estimate, len(values))
 
 

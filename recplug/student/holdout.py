@@ -48,14 +48,8 @@ def query_split(texts: pl.Series, seed: int, valid: float, test: float) -> pl.Se
 def known_items(ds: Dataset, store: ItemStore, cutoff: int) -> np.ndarray:
     """bool per store row: the item existed before the cut-off (created_ts < cutoff, or, where the item
     has no created_ts, a first interaction before it). Items with neither are unknown (never trained)."""
-    first = (
-        ds.interactions.lazy()
-        .filter(pl.col("ts") < cutoff)
-        .group_by("item_id")
-        .agg(pl.len().alias("n"))
-        .collect()
-    )
-    seen = np.isin(store.item_ids, first["item_id"].to_numpy())
+    before = ds.interactions.lazy().filter(pl.col("ts") < cutoff).select(pl.col("item_id").unique()).collect()
+    seen = np.isin(store.item_ids, before["item_id"].to_numpy())
     if "created_ts" not in ds.items.columns:
         return seen
     created = ds.items.select("item_id", "created_ts")
