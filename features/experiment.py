@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file, save_file
 
+from features.catalog import catalog_metrics, catalog_queries
 from features.context import ContextFeatures
 from features.diagnostics import fit_warnings, size_warnings, univariate_auc
-from features.experiment_rows import point_metrics, ranking_rows, split_counts
+from features.experiment_rows import catalog_rows, point_metrics, ranking_rows, split_counts
 from features.impressions import Impressions, load_impressions
 from features.layout import RankingLayout
 from features.ranking import RankingModel
@@ -40,6 +41,7 @@ from recplug.metrics.intervals import MetricRow
 log = logging.getLogger(__name__)
 DEFAULT_VARIANTS = ("baseline", "+match", "+sid", "+match+sid")
 EXPERIMENTS = {"dlrm": "ranking", "gbdt": "ranking_gbdt"}  # the rows' experiment per ranker
+DEFAULT_CATALOG_QUERIES = 200  # full-catalog queries when negatives are sampled
 
 
 class RankingRun:
@@ -68,15 +70,26 @@ class RankingRun:
             self.tables[name] = sorted(tables, key=lambda t: -np.inf if t.cutoff is None else t.cutoff)
         # the latest table of each source: what serves (the LT scorer), semantic ids, coverage
         self.sources: dict[str, FeatureTable] = {name: t[-1] for name, t in self.tables.items()}
-        self.imps: Impressions = load_impressions(self.ds, self.cfg.max_history)
-        self.context = ContextFeatures(
-            self.ds.interactions, self.ds.meta.positive_rule.expr(), prior_until=self.ds.meta.splits.valid_end
-        )
+        self.imps: Impressions = load_impressions(self.ds, self.cfg.max_history, self.cfg.negatives)
         imps = self.imps
-        self.context_values = self.context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths)
+        if len(imps) and imps.label.min() == imps.label.max():
+            raise ValueError(
+                f"dataset '{self.ds.meta.name}': every ranking row has label {imps.label[0]:g} under the positive "
+                f"rule ({self.ds.meta.positive_rule.describe()}): no AUC or logloss is defined; set "
+                "ranking negatives (RankingConfig.negatives: uniform, popularity or exposure)"
+            )
         self.fit_rows, self.select_rows = imps.fit_rows(
             self.cfg.fit_on, self.cfg.select_fraction, start=self.first_cutoff
         )
+        self.context = ContextFeatures(
+            self.ds.interactions,
+            self.ds.meta.positive_rule.expr(),
+            prior_until=self.ds.meta.splits.valid_end,
+            columns=self.ds.meta.context_columns,
+        )
+        values = self.context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths, imps.extra)
+        self.dropped_context = self.context.drop_uninformative(values[self.fit_rows])
+        self.context_values = values[:, self.context.keep]
         self.users = Vocabulary.of(imps.user_id[self.fit_rows])
         self.items = Vocabulary.of(imps.item_id[self.fit_rows])
         items = self.ds.items
@@ -89,7 +102,12 @@ class RankingRun:
             "dataset": self.ds.meta.name,
             "interactions": file_hash(Path(data_dir) / INTERACTIONS_FILE),
             "max_history": self.cfg.max_history,
-        }
+        } | ({"negatives": self.cfg.negatives.model_dump()} if self.cfg.negatives else {})
+        n_catalog = self.cfg.catalog_queries
+        if n_catalog is None:
+            n_catalog = DEFAULT_CATALOG_QUERIES if self.cfg.negatives else 0
+        self.catalog = catalog_queries(self.ds, imps, n_catalog, seed=0) if n_catalog else None
+        self._catalog_match: dict[str, np.ndarray] = {}
         self._match: dict[str, tuple[np.ndarray, dict]] = {}
 
     @property
@@ -149,6 +167,28 @@ class RankingRun:
                 self._match[source] = (values, {"folds": folds})
         return self._match[source]
 
+    def catalog_inputs(self, pipeline: VariantFeatures) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Dense and sparse inputs of the full-catalog candidate rows (`features.catalog`); each
+        source's match features computed once (every query's history looked up once)."""
+        q = self.catalog
+        group, users, items, ts = q.rows()
+        if "context" not in self._catalog_match:
+            extra = None if q.extra is None else q.extra[group]
+            self._catalog_match["context"] = self.context(users, items, ts, q.hist.lengths[group], extra)
+        pre = {"context": self._catalog_match["context"]}
+        for source, module in pipeline.match_modules.items():
+            if source not in self._catalog_match:
+                with torch_threads(self.cfg.threads):
+                    self._catalog_match[source] = module.grouped(q.hist, group, items).numpy()
+            pre[source] = self._catalog_match[source]
+        return pipeline.dense(users, items, ts, None, pre), pipeline.sparse(users, items)
+
+    def catalog_reference(self) -> dict[str, np.ndarray]:
+        """Full-catalog metrics of the popularity reference: items by their positives before the query."""
+        group, _, items, ts = self.catalog.rows()
+        counts = self.context.item_liked.count_before(items, ts).astype(np.float64)
+        return catalog_metrics(self.catalog, counts, self.cfg.catalog_ks)
+
     def variant(self, name: str) -> Variant:
         return Variant.parse(name, self.default_source)
 
@@ -205,13 +245,28 @@ class RankingRun:
             scores = predict(model, dense, sparse, imps.rows("test"), self.cfg.eval_batch_size)
         return model, pipeline, info, scores
 
-    def train_gbdt(self, variant: Variant, seed: int) -> tuple[np.ndarray, FitInfo, VariantFeatures]:
-        """(test-period probabilities, fit info, pipeline) of LightGBM on the variant's dense features."""
+    def catalog_scores(self, pipeline: VariantFeatures, model: RankingModel | None = None, predict_fn=None):
+        """Per-query full-catalog metrics of a trained DLRM-DCN (`model`) or LightGBM (`predict_fn`)."""
+        if self.catalog is None:
+            return None
+        dense, sparse = self.catalog_inputs(pipeline)
+        if model is not None:
+            with torch_threads(self.cfg.threads):
+                scores = predict(model, dense, sparse, np.arange(len(dense)), self.cfg.eval_batch_size)
+        else:
+            scores = predict_fn(dense)
+        return {k: v.tolist() for k, v in catalog_metrics(self.catalog, scores, self.cfg.catalog_ks).items()}
+
+    def train_gbdt(
+        self, variant: Variant, seed: int
+    ) -> tuple[np.ndarray, FitInfo, VariantFeatures, dict | None]:
+        """(test-period probabilities, fit info, pipeline, full-catalog metrics) of LightGBM on the
+        variant's dense features."""
         from features.gbdt import GBDTConfig, fit_predict_gbdt
 
         pipeline = self.pipeline(variant)
         dense, _ = self.inputs(pipeline)
-        scores, info = fit_predict_gbdt(
+        scores, info, predict_fn = fit_predict_gbdt(
             dense,
             self.imps.label,
             self.fit_rows,
@@ -221,7 +276,7 @@ class RankingRun:
             seed,
             pipeline.dense_names,
         )
-        return scores, info, pipeline
+        return scores, info, pipeline, self.catalog_scores(pipeline, predict_fn=predict_fn)
 
     def load_model(self, variant: Variant, path: str | Path) -> tuple[RankingModel, VariantFeatures]:
         """A model saved by `run_ranking` (its `model.safetensors`), with the pipeline that feeds it."""
@@ -308,15 +363,23 @@ def _seed_outputs(
     if metrics_path.is_file() and scores_path.is_file():
         saved = json.loads(metrics_path.read_text())
         if saved.get("run_key") == key:
-            return np.load(scores_path, allow_pickle=False), saved["fit"]
+            return np.load(scores_path, allow_pickle=False), saved["fit"], saved.get("catalog")
     if ranker == "gbdt":
-        scores, info, pipeline = run.train_gbdt(variant, seed)
+        scores, info, pipeline, catalog = run.train_gbdt(variant, seed)
         atomic_write(scores_path, lambda tmp: _save_npy(tmp, scores))
-        report = {"run_key": key, "variant": variant.name, "seed": seed, "ranker": "gbdt", "fit": info.__dict__}
+        report = {
+            "run_key": key,
+            "variant": variant.name,
+            "seed": seed,
+            "ranker": "gbdt",
+            "fit": info.__dict__,
+        }
         report |= {"test": point_metrics(run.imps, scores), "dense_features": pipeline.dense_names}
+        report |= {"catalog": catalog}
         atomic_write_text(metrics_path, json.dumps(report, indent=2))
-        return scores, report["fit"]
+        return scores, report["fit"], catalog
     model, pipeline, info, scores = run.train(variant, seed)
+    catalog = run.catalog_scores(pipeline, model=model)
     # scores and model first, metrics.json (holding the key) last: a killed run is never reused
     atomic_write(layout.model(variant.slug, seed), lambda tmp: save_file(model.state_dict(), tmp))
     atomic_write(scores_path, lambda tmp: _save_npy(tmp, scores))
@@ -348,9 +411,10 @@ def _seed_outputs(
         "dense_features": pipeline.dense_names,
         "sparse_features": pipeline.sparse_sizes,
         "config": run.cfg.model_dump(mode="json"),
+        "catalog": catalog,
     }
     atomic_write_text(metrics_path, json.dumps(report, indent=2))
-    return scores, report["fit"]
+    return scores, report["fit"], catalog
 
 
 @dataclass
@@ -393,13 +457,18 @@ def run_ranking(
     rows, undefined, widening, curves = [], [], [], {}
     for ranker in cfg.rankers:
         outputs = {v.name: [_seed_outputs(run, v, seed, layout, ranker) for seed in seeds] for v in parsed}
-        scores = {name: [s for s, _ in runs] for name, runs in outputs.items()}
+        scores = {name: [s for s, _, _ in runs] for name, runs in outputs.items()}
         curves[ranker] = {
-            name: [{"seed": seed, **fit} for seed, (_, fit) in zip(seeds, runs, strict=True)]
+            name: [{"seed": seed, **fit} for seed, (_, fit, _) in zip(seeds, runs, strict=True)]
             for name, runs in outputs.items()
         }
-        got, why = ranking_rows(run.imps, scores, cfg.n_boot, widening=widening, experiment=EXPERIMENTS[ranker])
+        got, why = ranking_rows(
+            run.imps, scores, cfg.n_boot, widening=widening, experiment=EXPERIMENTS[ranker]
+        )
         rows += got
+        if run.catalog is not None:
+            per_seed = {name: [c for _, _, c in runs] for name, runs in outputs.items()}
+            rows += catalog_rows(per_seed, run.catalog_reference(), cfg.n_boot, f"catalog_{ranker}")
         undefined += [f"{ranker}: {w}" for w in why]
     for message in undefined:
         log.warning(message)
@@ -413,6 +482,15 @@ def run_ranking(
         "select_impressions": len(run.select_rows),
         "pre_test_impressions": int((run.imps.period < 2).sum()),
         "folds": run.folds(),
+        "negatives": run.imps.negatives,
+        "catalog": None
+        if run.catalog is None
+        else {
+            "queries": len(run.catalog),
+            "mean_candidates": float(np.mean([len(c) for c in run.catalog.candidates])),
+            "ks": cfg.catalog_ks,
+        },
+        "context_dropped": run.dropped_context,
         "seeds": list(seeds),
         "intervals": "two-level bootstrap: users, then training seeds (paired across variants)",
         "interval_widening": widening,

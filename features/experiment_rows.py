@@ -15,7 +15,7 @@ from recplug.metrics.classification import (
     metric_seed_draws,
     metric_value,
 )
-from recplug.metrics.intervals import MetricRow, diff_metric
+from recplug.metrics.intervals import MetricRow, diff_metric, two_level_bootstrap
 
 METRICS: tuple[Metric, ...] = ("auc", "gauc", "logloss")
 DIFF_COLUMNS = tuple(diff_metric(m) for m in METRICS)
@@ -25,7 +25,13 @@ BASELINE = "baseline"
 
 
 def _row(
-    variant: str, metric: str, split: str, value: float, draws: np.ndarray, n: int, experiment: str = "ranking"
+    variant: str,
+    metric: str,
+    split: str,
+    value: float,
+    draws: np.ndarray,
+    n: int,
+    experiment: str = "ranking",
 ) -> MetricRow:
     finite = draws[np.isfinite(draws)]
     low, high = np.quantile(finite, [0.025, 0.975]) if len(finite) else (np.nan, np.nan)
@@ -109,7 +115,9 @@ def ranking_rows(
                 undefined.append(f"{metric}: {e}")
                 continue
             for v, (value, d) in draws.items():
-                rows.append(_row(v, metric, split, value, combine_seed_draws(d, seed), len(labels), experiment))
+                rows.append(
+                    _row(v, metric, split, value, combine_seed_draws(d, seed), len(labels), experiment)
+                )
             if BASELINE in draws:
                 base, base_draws = draws[BASELINE]
                 for v, (value, d) in draws.items():
@@ -131,3 +139,41 @@ def ranking_rows(
                             }
                         )
     return rows, undefined
+
+
+def catalog_rows(
+    per_seed: dict[str, list[dict[str, list[float]]]],
+    reference: dict[str, np.ndarray],
+    n_boot: int = 500,
+    experiment: str = "catalog_dlrm",
+) -> list[MetricRow]:
+    """Full-catalog rows (split 'all', n = queries): each variant's recall@k / ndcg@k (mean over seeds,
+    two-level interval: queries then seeds), its paired difference to the baseline, and the popularity
+    reference (variant 'popularity (reference)')."""
+    rows: list[MetricRow] = []
+
+    def add(variant: str, metric: str, values: np.ndarray) -> None:
+        (mean, low, high), _ = two_level_bootstrap(values, n_boot, seed=0)
+        rows.append(
+            MetricRow(
+                experiment=experiment,
+                variant=variant,
+                metric=metric,
+                split="all",
+                mean=mean,
+                ci_low=low,
+                ci_high=high,
+                n=int(values.shape[1]),
+            )
+        )
+
+    for metric, ref in reference.items():
+        add("popularity (reference)", metric, np.asarray(ref)[None, :])
+        values = {v: np.array([seed[metric] for seed in seeds]) for v, seeds in per_seed.items()}
+        for v, vals in values.items():
+            add(v, metric, vals)
+        if BASELINE in values:
+            for v, vals in values.items():
+                if v != BASELINE:
+                    add(v, diff_metric(metric), vals - values[BASELINE])
+    return rows

@@ -18,7 +18,9 @@ class GBDTConfig(BaseModel):
     num_leaves: int = Field(31, ge=2)
     learning_rate: float = Field(0.05, gt=0)
     max_rounds: int = Field(1000, ge=1)
-    early_stopping_rounds: int = Field(50, ge=1, description="stop after this many rounds without a better selection AUC")
+    early_stopping_rounds: int = Field(
+        50, ge=1, description="stop after this many rounds without a better selection AUC"
+    )
     min_child_samples: int = Field(100, ge=1)
     subsample: float = Field(0.8, gt=0, le=1, description="row share per tree (varies with the seed)")
     colsample: float = Field(0.8, gt=0, le=1, description="feature share per tree (varies with the seed)")
@@ -35,9 +37,10 @@ def fit_predict_gbdt(
     cfg: GBDTConfig,
     seed: int,
     names: list[str] | None = None,
-) -> tuple[np.ndarray, FitInfo]:
-    """Fit on `fit_rows`, stop on `select_rows`' AUC, return probabilities for `predict_rows` and the
-    learning curve (selection AUC every 10 rounds, best round as `best_epoch` x 10)."""
+) -> tuple[np.ndarray, FitInfo, object]:
+    """Fit on `fit_rows`, stop on `select_rows`' AUC, return probabilities for `predict_rows`, the
+    learning curve (selection AUC every 10 rounds, best round as `best_epoch` x 10) and the fitted
+    model as a function of further dense rows."""
     import time
 
     import lightgbm as lgb
@@ -68,7 +71,10 @@ def fit_predict_gbdt(
         num_boost_round=cfg.max_rounds,
         valid_sets=[valid],
         valid_names=["select"],
-        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False), lgb.record_evaluation(curve)],
+        callbacks=[
+            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(curve),
+        ],
     )
     aucs = curve.get("select", {}).get("auc", [])
     info = FitInfo(
@@ -78,4 +84,8 @@ def fit_predict_gbdt(
         valid_auc=[float(a) for a in aucs[::10]],
     )
     scores = booster.predict(dense[predict_rows], num_iteration=booster.best_iteration)
-    return np.asarray(scores, dtype=np.float32), info
+
+    def predict_fn(x: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.predict(x, num_iteration=booster.best_iteration), dtype=np.float32)
+
+    return np.asarray(scores, dtype=np.float32), info, predict_fn

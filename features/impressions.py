@@ -1,6 +1,9 @@
 """The impressions a ranking model learns from and is judged on: every logged (user, item, ts) with
 its label (the dataset's positive rule), its period (train / valid / test by the dataset's time
-boundaries), whether its item is cold, and the user's history just before it."""
+boundaries), whether its item is cold, and the user's history just before it. On an implicit log
+(no logged negatives) the sampled negatives of `features.negatives` join them (label 0, `sampled`),
+each at its positive's (user, ts) with its history and event context; histories and counts come from
+the logged events only."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from features.history import DEFAULT_MAX_HISTORY, Histories, histories_before, positive_engagements
+from features.negatives import NegativeConfig, sample_negatives
 from recplug.data import Dataset, cold_items
 
 PERIODS = ("train", "valid", "test")
@@ -24,6 +28,9 @@ class Impressions:
     period: np.ndarray  # int8 index into PERIODS
     cold: np.ndarray  # bool, the item is first seen in the test period
     hist: Histories
+    sampled: np.ndarray | None = None  # bool, a sampled negative (None: every row was logged)
+    extra: pl.DataFrame | None = None  # the dataset's context columns per row (negatives: their positive's)
+    negatives: dict | None = None  # the sampler's description and counts
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -60,22 +67,66 @@ class Impressions:
         return rows[~late], rows[late]
 
 
-def load_impressions(ds: Dataset, max_history: int = DEFAULT_MAX_HISTORY) -> Impressions:
-    """All impressions of a loaded dataset, in log order, with leak-free histories."""
+def period_of(ds: Dataset, ts: np.ndarray) -> np.ndarray:
+    """0 / 1 / 2 (train / valid / test) of each ts by the dataset's boundaries."""
+    s = ds.meta.splits
+    return np.searchsorted([s.train_end, s.valid_end], ts, side="right").astype(np.int8)
+
+
+def item_availability(ds: Dataset, inter: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(catalog item ids sorted, the first ts each may be shown: its creation or first logged event)."""
+    from features.negatives import availability
+
+    first = inter.group_by("item_id").agg(pl.col("ts").min().alias("first"))
+    cols = ["item_id"] + (["created_ts"] if "created_ts" in ds.items.columns else [])
+    items = ds.items.select(cols).join(first, on="item_id", how="left").sort("item_id")
+    created = items["created_ts"].cast(pl.Float64).to_numpy() if "created_ts" in cols else None
+    return items["item_id"].to_numpy(), availability(
+        items["item_id"].to_numpy(), created, items["first"].cast(pl.Float64).to_numpy()
+    )
+
+
+def load_impressions(
+    ds: Dataset, max_history: int = DEFAULT_MAX_HISTORY, negatives: NegativeConfig | None = None
+) -> Impressions:
+    """All impressions of a loaded dataset, in log order, with leak-free histories; with `negatives`,
+    sampled negatives for every positive join them (sorted in by ts after the logged rows)."""
     inter = ds.interactions
     if isinstance(inter, pl.LazyFrame):
         inter = inter.collect()
     positive = ds.meta.positive_rule.expr()
-    splits = ds.meta.splits
     ts = inter["ts"].to_numpy()
-    period = np.searchsorted([splits.train_end, splits.valid_end], ts, side="right").astype(np.int8)
+    period = period_of(ds, ts)
     user_id, item_id = inter["user_id"].to_numpy(), inter["item_id"].to_numpy()
+    label = inter.select(positive.fill_null(False)).to_series().to_numpy().astype(np.float32)
+    context = list(ds.meta.context_columns)
+    extra = inter.select(context) if context else None
+    sampled, stats = None, None
+    if negatives is not None:
+        pos = np.flatnonzero(label > 0)
+        catalog, available = item_availability(ds, inter)
+        neg = sample_negatives(
+            user_id[pos], item_id[pos], ts[pos], period[pos], catalog, available, negatives
+        )
+        order = np.argsort(np.concatenate([ts, neg.ts]), kind="stable")
+        user_id = np.concatenate([user_id, neg.user_id])[order]
+        item_id = np.concatenate([item_id, neg.item_id])[order]
+        ts = np.concatenate([ts, neg.ts])[order]
+        period = np.concatenate([period, period[pos][neg.source]])[order]
+        label = np.concatenate([label, np.zeros(len(neg.ts), np.float32)])[order]
+        sampled = np.concatenate([np.zeros(len(inter), bool), np.ones(len(neg.ts), bool)])[order]
+        if extra is not None:
+            extra = pl.concat([extra, extra[pos[neg.source]]])[order]
+        stats = neg.stats | {"description": negatives.describe()}
     return Impressions(
         user_id=user_id,
         item_id=item_id,
         ts=ts,
-        label=inter.select(positive.fill_null(False)).to_series().to_numpy().astype(np.float32),
+        label=label,
         period=period,
         cold=np.isin(item_id, cold_items(ds).to_numpy()),
         hist=histories_before(positive_engagements(inter, positive), user_id, ts, max_history),
+        sampled=sampled,
+        extra=extra,
+        negatives=stats,
     )

@@ -110,7 +110,9 @@ class MatchFeatures(nn.Module):
                 )
             ],
         )
-        weights = np.concatenate([np.zeros((1, table.dim), np.float32), unit_rows(table.vectors).astype(np.float32)])
+        weights = np.concatenate(
+            [np.zeros((1, table.dim), np.float32), unit_rows(table.vectors).astype(np.float32)]
+        )
         with torch.no_grad():
             self.ec.embeddings[table_name].weight.copy_(torch.from_numpy(weights))
         self.ec.requires_grad_(False)

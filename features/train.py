@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from features.history import DEFAULT_MAX_HISTORY
+from features.negatives import NegativeConfig
 from features.ranking import ModelConfig, RankingModel
 from features.sparse import id_kjt
 from recplug.metrics.classification import MetricUndefined, auc
@@ -78,6 +79,17 @@ class RankingConfig(BaseModel):
         "(LightGBM on the dense features alone); each variant is trained and reported with each",
     )
     gbdt: dict = Field(default_factory=dict, description="GBDTConfig keys (features/gbdt.py)")
+    negatives: NegativeConfig | None = Field(
+        None,
+        description="sampled negatives for a log without them (features/negatives.py); None: the logged rows only",
+    )
+    catalog_queries: int | None = Field(
+        None,
+        ge=0,
+        description="full-catalog Recall@k / NDCG@k over this many test users' first basket (None: 200 "
+        "when negatives are sampled, else 0)",
+    )
+    catalog_ks: list[int] = Field(default_factory=lambda: [10, 50], min_length=1)
     eval_batch_size: int = Field(65536, ge=1)
     threads: int = Field(
         1, ge=1, description="torch threads while training (1 is fastest on a busy 2-core CPU)"

@@ -115,7 +115,7 @@ class VariantFeatures:
 
     @property
     def dense_names(self) -> list[str]:
-        return ContextFeatures.names + [n for m in self.match_modules.values() for n in m.feature_names]
+        return self.context.names + [n for m in self.match_modules.values() for n in m.feature_names]
 
     def sparse(self, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         out = {"user_id": self.users.rows(user_ids), "item_id": self.items.rows(item_ids)}
@@ -131,7 +131,7 @@ class VariantFeatures:
         user_ids: np.ndarray,
         item_ids: np.ndarray,
         ts: np.ndarray,
-        hist: Histories,
+        hist: Histories | None,
         precomputed: dict[str, np.ndarray] | None = None,
         groups: tuple[Histories, np.ndarray] | None = None,
     ) -> np.ndarray:

@@ -8,6 +8,7 @@ after the cut-off is read at all (the cut-off filter is the first thing applied)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -65,6 +66,7 @@ class TeacherData:
     item_freq: np.ndarray  # (items.size,) positives per item row, for logQ correction
     cutoff: int
     fingerprint: dict = field(default_factory=dict)
+    root: Path | None = None  # the dataset folder (its id maps give exports their source keys)
 
     @classmethod
     def from_dataset(cls, ds: Dataset, cfg: TeacherConfig) -> TeacherData:
@@ -130,6 +132,7 @@ class TeacherData:
             freq,
             int(cutoff),
             fingerprint,
+            ds.root,
         )
 
     @property

@@ -26,11 +26,11 @@ def export_teacher(
     item_rows = np.arange(1, data.items.size)
     model.eval()
     items = kind.item_embeddings(model, item_rows).numpy()
-    write_embeddings(out / EMBEDDINGS_FILE, data.items.ids_at(item_rows), items)
+    write_embeddings(out / EMBEDDINGS_FILE, data.items.ids_at(item_rows), items, dataset=data.root)
     user_rows = np.arange(1, data.users.size)
     lengths, values = data.final_histories(user_rows, cfg.history_len)
     users = kind.query_embeddings(model, user_rows, lengths, values).numpy()
-    write_embeddings(out / USER_STATES_FILE, data.users.ids_at(user_rows), users, id_column="user_id")
+    write_embeddings(out / USER_STATES_FILE, data.users.ids_at(user_rows), users, "user_id", data.root)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     atomic_write(out / MODEL_FILE, lambda tmp: save_file(state, tmp))
     metadata = {

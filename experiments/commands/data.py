@@ -19,10 +19,15 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from recplug.data.io import load_dataset
+    from recplug.data.labels import label_balance
     from recplug.data.validate import validate_dataset
 
     meta = validate_dataset(args.dir, check_media=not args.skip_media)
     print(f"{args.dir}: valid ({meta.name}; modalities {', '.join(meta.modalities)})")
+    note = label_balance(load_dataset(args.dir, lazy=True).interactions, meta).note(meta)
+    if note:
+        print(f"note: {note}")
 
 
 def _describe(args: argparse.Namespace) -> None:
@@ -38,7 +43,9 @@ def _import_movielens(args: argparse.Namespace) -> None:
     from recplug.data.importers import import_movielens
 
     with timed("import movielens"):
-        import_movielens(args.src, args.out, positive_min=args.positive_min, name=args.name)
+        import_movielens(
+            args.src, args.out, positive_min=args.positive_min, name=args.name, implicit=args.implicit
+        )
     print(f"wrote {args.out}")
 
 
@@ -46,12 +53,13 @@ def _import_table(args: argparse.Namespace) -> None:
     from recplug.data.importers import import_table
     from recplug.data.meta import PositiveRule
 
-    mapping = {}
-    for kv in args.map or []:
-        if "=" not in kv:
-            raise SystemExit(f"--map expects TARGET=SOURCE (e.g. user_id=uid), got '{kv}'")
-        target, src = kv.split("=", 1)
-        mapping[target] = src
+    mapping = _pairs(args.map, "--map", "TARGET=SOURCE (e.g. user_id=uid)")
+    weights = {}
+    for kind, w in _pairs(args.event_weight, "--event-weight", "TYPE=WEIGHT (e.g. purchase=1)").items():
+        try:
+            weights[kind] = float(w)
+        except ValueError:
+            raise SystemExit(f"--event-weight {kind}={w}: the weight must be a number") from None
     positive = None
     if args.positive:
         col, _, value = args.positive.partition(">=")
@@ -66,7 +74,28 @@ def _import_table(args: argparse.Namespace) -> None:
         mapping=mapping,
         positive=positive,
         name=args.name,
+        implicit=args.implicit,
+        event_weights=weights or None,
+        context=[c for arg in args.context or [] for c in arg.split(",") if c],
+        basket=args.basket,
     )
+    print(f"wrote {args.out}")
+
+
+def _pairs(values: list[str] | None, option: str, expected: str) -> dict[str, str]:
+    out = {}
+    for kv in values or []:
+        if "=" not in kv:
+            raise SystemExit(f"{option} expects {expected}, got '{kv}'")
+        key, value = kv.split("=", 1)
+        out[key] = value
+    return out
+
+
+def _implicit(args: argparse.Namespace) -> None:
+    from recplug.data.positives_only import positives_only
+
+    positives_only(args.src, args.out, label=args.label, day_level=args.day_level)
     print(f"wrote {args.out}")
 
 
@@ -94,6 +123,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", help="where to write describe.md/json and popularity.png (default: DIR/describe)")
     d.set_defaults(func=_describe)
 
+    im = cmds.add_parser("implicit", help="the implicit view of a dataset: its positives only, one event each")
+    im.add_argument("src", help="a dataset folder")
+    im.add_argument("--out", required=True)
+    im.add_argument("--label", default="play", help="the implicit label: play, purchase or weight (default play)")
+    im.add_argument("--day-level", action="store_true", help="floor every ts to its day (a user's day is a basket)")
+    im.set_defaults(func=_implicit)
+
     imp = cmds.add_parser("import", help="import other data into a dataset folder")
     kinds = imp.add_subparsers(dest="import_kind", required=True)
     ml = kinds.add_parser("movielens", help="MovieLens (ml-latest-small, ml-25m, ml-1m, ml-100k layouts)")
@@ -103,6 +139,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--positive-min", type=float, default=4.0, help="rating at or above which a rating is positive"
     )
     ml.add_argument("--name")
+    ml.add_argument(
+        "--implicit",
+        action="store_true",
+        help="every rating a 'play' event with no negatives (an implicit log)",
+    )
     ml.set_defaults(func=_import_movielens)
 
     t = kinds.add_parser("table", help="any CSV/TSV/parquet log with a column mapping")
@@ -111,8 +152,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--queries", help="query table file")
     t.add_argument("--out", required=True)
     t.add_argument(
-        "--map", action="append", metavar="TARGET=SOURCE", help="contract column = source column (repeatable)"
+        "--map",
+        action="append",
+        metavar="TARGET=SOURCE",
+        help="contract column = source column (repeatable; text fields may join several: tags=colour+section)",
     )
     t.add_argument("--positive", help="positive rule COLUMN>=VALUE (default: first label column >= 1)")
+    t.add_argument(
+        "--implicit",
+        metavar="LABEL",
+        help="every row is one event of this label (purchase, play, click...): a log without negatives",
+    )
+    t.add_argument(
+        "--event-weight",
+        action="append",
+        metavar="TYPE=WEIGHT",
+        help="implicit event types (the column mapped with --map event=SOURCE) into the 'weight' label (repeatable)",
+    )
+    t.add_argument(
+        "--context",
+        action="append",
+        metavar="COL[,COL]",
+        help="extra log columns kept as ranking context features",
+    )
+    t.add_argument(
+        "--basket",
+        choices=["auto", "none", "session"],
+        default="auto",
+        help="'session': a session's events share its first ts (one basket); 'auto': day-level dates make "
+        "a user's day one basket (default)",
+    )
     t.add_argument("--name")
     t.set_defaults(func=_import_table)

@@ -74,11 +74,16 @@ def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int =
     day = impressions.lazy().filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
     day = day.select(*(pl.col(c).cast(pl.Float64 if c == "score" else pl.Int64) for c in REQUIRED)).collect()
     if day.height == 0:
-        raise EmptyWindow(f"impressions frame has no row in the test window ts in [{day0_ts}, {day0_ts + width})")
+        raise EmptyWindow(
+            f"impressions frame has no row in the test window ts in [{day0_ts}, {day0_ts + width})"
+        )
     if day["score"].is_null().any() or not day["score"].is_finite().all():
         raise ValueError(
             "impressions frame: column 'score' has null, NaN or infinite values in a test window"
         )
+    if "positive" in impressions.columns:  # labels given (sampled negatives are in no log)
+        got = impressions.lazy().filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
+        return day.with_columns(got.select(pl.col("positive").cast(pl.Boolean)).collect()["positive"])
     logged = (
         ds.interactions.lazy()
         .filter(pl.col("ts").is_between(day0_ts, day0_ts + width, closed="left"))
@@ -210,10 +215,18 @@ def lt_proxy(
         for name, group in (("top20", x >= q_hi), ("bottom20", x <= q_lo)):
             rows.append(
                 metric_row(
-                    EXPERIMENT, variant, f"future{h}d_{name}_{m}", "all", future[group], seed=seed, clusters=users[group]
+                    EXPERIMENT,
+                    variant,
+                    f"future{h}d_{name}_{m}",
+                    "all",
+                    future[group],
+                    seed=seed,
+                    clusters=users[group],
                 )
             )
         rows.append(
-            _paired_row(variant, f"future{h}d_top_minus_bottom20_{m}", _quintile_gap, x, future, n_boot, seed, users)
+            _paired_row(
+                variant, f"future{h}d_top_minus_bottom20_{m}", _quintile_gap, x, future, n_boot, seed, users
+            )
         )
     return rows

@@ -19,7 +19,12 @@ from recplug.metrics.intervals import MetricRow, diff_metric, make_row, two_leve
 
 EXPERIMENT = "lt"
 LIGHT_SHARE = 0.2
-COLUMNS = ("lt7", "lt14", "lt7_diff", "lt14_diff")  # the "light" split: this share of users with the fewest logged positives
+COLUMNS = (
+    "lt7",
+    "lt14",
+    "lt7_diff",
+    "lt14_diff",
+)  # the "light" split: this share of users with the fewest logged positives
 
 
 @dataclass

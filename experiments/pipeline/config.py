@@ -24,6 +24,7 @@ class DataStage(_Stage):
     seed: int = 0
     movielens: str | None = Field(None, description="local MovieLens folder (ml-latest-small, ml-1m, ...)")
     positive_min: float = Field(4.0, description="MovieLens: rating >= this is a positive")
+    implicit: bool = Field(False, description="MovieLens: every rating a 'play' event, no negatives")
     path: str | None = Field(None, description="an existing dataset folder (the data contract)")
 
     @model_validator(mode="after")

@@ -29,7 +29,9 @@ def _models(paths: Paths, variants: list[str], seeds: list[int]) -> dict[str, li
         out[v] = [paths.ranking.model(Variant.parse(v, "student").slug, seed) for seed in seeds]
         missing = [f for f in out[v] if not f.is_file()]
         if missing:
-            raise ValueError(f"lt: variant '{v}' has no trained model at {missing[0]}; run the ranking stage first")
+            raise ValueError(
+                f"lt: variant '{v}' has no trained model at {missing[0]}; run the ranking stage first"
+            )
     return out
 
 
@@ -176,6 +178,8 @@ def proxy_rows(cfg: PipelineConfig, paths: Paths, run) -> tuple[list[MetricRow],
                 "score": scores,
             }
         )
+        if run.imps.sampled is not None:  # sampled negatives are in no log: their labels come along
+            frame = frame.with_columns(positive=run.imps.label[test] > 0)
         try:
             rows += lt_proxy(
                 frame,

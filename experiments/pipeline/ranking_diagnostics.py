@@ -28,7 +28,10 @@ def diagnostics_section(rows: list[MetricRow], summary: dict) -> Section:
             f"(fit_on '{summary.get('fit_on')}')."
         )
     for source, folds in (summary.get("folds") or {}).items():
-        cuts = ", ".join(f"{f['cutoff_ts']} (fit {f['fit_rows']:,}, select {f['select_rows']:,}, test {f['test_rows']:,})" for f in folds)
+        cuts = ", ".join(
+            f"{f['cutoff_ts']} (fit {f['fit_rows']:,}, select {f['select_rows']:,}, test {f['test_rows']:,})"
+            for f in folds
+        )
         lines.append(f"- Forward chaining, source '{source}': tables cut off at {cuts}.")
     diffs = [r for r in rows if r["metric"].endswith(DIFF) and r["split"] == "all"]
     if diffs:
@@ -56,7 +59,11 @@ def diagnostics_section(rows: list[MetricRow], summary: dict) -> Section:
         ]
         for source, feats in uni.items():
             by = {n.split("_", 1)[1]: v for n, v in feats.items()}
-            lines.append(f"| {source} | " + " | ".join("" if by.get(n) is None else f"{by[n]:.3f}" for n in names) + " |")
+            lines.append(
+                f"| {source} | "
+                + " | ".join("" if by.get(n) is None else f"{by[n]:.3f}" for n in names)
+                + " |"
+            )
     return Section("Ranking diagnostics", text="\n".join(lines))
 
 

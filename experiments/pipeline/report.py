@@ -108,7 +108,9 @@ def integrity_section(student: dict, ranking: dict, lt: dict) -> Section:
         f"excluded; category metrics use the {ev.get('category_items_never_trained', 0):,} items whose "
         "label never trained; the tokenizer learnt training text only.",
     ]
-    widening = (ranking.get("interval_widening") or []) + ((lt.get("simulator") or {}).get("interval_widening") or [])
+    widening = (ranking.get("interval_widening") or []) + (
+        (lt.get("simulator") or {}).get("interval_widening") or []
+    )
     if widening:
         lines += [
             "- Intervals resample users and then training seeds (two-level bootstrap); LT simulation seed k "

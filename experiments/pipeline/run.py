@@ -14,6 +14,7 @@ from experiments.pipeline.results import Section, StageResult
 from experiments.pipeline.stages import (
     CRE_VARIANT,
     Paths,
+    check_ranking_labels,
     cre_stage,
     data_stage,
     fold_stages,
@@ -43,11 +44,15 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         return out
 
     data_dir, data_key = stage("data", data_stage, cfg, paths)
+    check_ranking_labels(cfg, data_dir)
     with timed("data: describe"):
         _, describe_md = describe_to(data_dir, paths.root / "describe")
     results = [
         StageResult(
-            "data", sections=[Section("Data", text=describe_md.replace("](popularity.png)", "](describe/popularity.png)"))]
+            "data",
+            sections=[
+                Section("Data", text=describe_md.replace("](popularity.png)", "](describe/popularity.png)"))
+            ],
         )
     ]
     if cfg.teachers.enabled:
@@ -66,7 +71,9 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         if cfg.lt.enabled:
             lt = stage("lt", lt_stage, cfg, paths, data_dir, folds)
             results.append(lt)
-    results.append(StageResult("integrity", sections=[integrity_section(student.notes, ranking.notes, lt.notes)]))
+    results.append(
+        StageResult("integrity", sections=[integrity_section(student.notes, ranking.notes, lt.notes)])
+    )
     notes = {"seconds_per_stage": seconds, "peak_memory_mib": round(peak_rss_mib())}
     notes |= {res.stage: res.notes for res in results if res.notes}
     stage_variants = student.notes["stage_variants"] + ([CRE_VARIANT] if cfg.cre.enabled else [])

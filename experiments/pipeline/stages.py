@@ -97,9 +97,12 @@ def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
             "stage": "data",
             "movielens": str(src.resolve()),
             "positive_min": d.positive_min,
+            **({"implicit": True} if d.implicit else {}),
             "mtime": _mtimes(src),
         }
-        make = lambda: import_movielens(src, folder, positive_min=d.positive_min)  # noqa: E731
+        make = lambda: import_movielens(  # noqa: E731
+            src, folder, positive_min=d.positive_min, implicit=d.implicit
+        )
     if is_done(folder, key):
         print(f"[data] {folder} is up to date: skipped")
     else:
@@ -136,7 +139,8 @@ def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: 
         rows += [
             r
             for r in got
-            if r["variant"].startswith(f"{kind}_teacher") or (kind == "id" and not r["variant"].endswith("_teacher"))
+            if r["variant"].startswith(f"{kind}_teacher")
+            or (kind == "id" and not r["variant"].endswith("_teacher"))
         ]
     n = next((r["n"] for r in rows if r["variant"] == "id_teacher"), rows[0]["n"] if rows else 0)
     return StageResult(
@@ -281,11 +285,30 @@ def fold_stages(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dic
     return out
 
 
+def check_ranking_labels(cfg: PipelineConfig, data_dir: Path) -> None:
+    """Before any training: a log with one label value only (an implicit log) needs sampled negatives
+    for the ranking stage; without them, stop with one line."""
+    if not cfg.ranking.enabled or ranking_config(cfg).negatives is not None:
+        return
+    from recplug.data import load_dataset
+    from recplug.data.labels import label_balance
+
+    ds = load_dataset(data_dir, lazy=True)
+    note = label_balance(ds.interactions, ds.meta).note(ds.meta)
+    if note:
+        raise ValueError(
+            f"{data_dir}: {note}; set them (e.g. {{sampler: popularity, per_positive: 4}}, "
+            "see experiments/configs/implicit.yaml) or ranking.enabled: false"
+        )
+
+
 def ranking_config(cfg: PipelineConfig):
     """The ranking experiment's config; forward chaining fits on every row from the first cut-off."""
     from features.train import RankingConfig
 
-    return RankingConfig(**({"fit_on": "forward"} if cfg.ranking.protocol == "forward" else {}) | cfg.ranking.config)
+    return RankingConfig(
+        **({"fit_on": "forward"} if cfg.ranking.protocol == "forward" else {}) | cfg.ranking.config
+    )
 
 
 def ranking_stage(
@@ -294,6 +317,7 @@ def ranking_stage(
     from experiments.pipeline.ranking_diagnostics import diagnostics_section, plot_learning_curves
     from features.experiment import EXPERIMENTS, run_ranking
     from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
+    from recplug.metrics.intervals import diff_metric
 
     with timed("ranking"):
         result = run_ranking(
@@ -307,18 +331,56 @@ def ranking_stage(
             progress=cfg.progress,
         )
     rows = result.rows
+    summary = result.summary
+    sampled = summary.get("negatives")
+    against = (
+        f"AUC, GAUC and logloss are measured against **sampled negatives** ({sampled['description']}: "
+        f"{sampled['negatives']:,} negatives for {sampled['positives']:,} logged positives, "
+        f"{sampled['unfilled']:,} slots left unfilled): a sampled metric, read it beside the full-catalog "
+        "table."
+        if sampled
+        else ""
+    )
     sections = []
     for ranker, title in (("dlrm", "DLRM-DCN"), ("gbdt", "LightGBM on the dense features")):
         own = [r for r in rows if r["experiment"] == EXPERIMENTS[ranker]]
         if own:
             sections += [
-                Section(f"Ranking ({title}): AUC, GAUC, logloss (mean over seeds)", own, METRICS, note=REFERENCE),
+                Section(
+                    f"Ranking ({title}): AUC, GAUC, logloss (mean over seeds)",
+                    own,
+                    METRICS,
+                    text=against,
+                    note=REFERENCE,
+                ),
                 Section(
                     f"Ranking ({title}): paired difference to the baseline (same users, same seeds)",
                     own,
                     DIFF_COLUMNS,
                 ),
             ]
+        catalog = [r for r in rows if r["experiment"] == f"catalog_{ranker}"]
+        if catalog:
+            metrics = tuple(dict.fromkeys(r["metric"] for r in catalog if not r["metric"].endswith("_diff")))
+            c = summary["catalog"]
+            sections.append(
+                Section(
+                    f"Full catalog ({title}): Recall@k and NDCG@k of the ranker's scores (no negatives needed)",
+                    catalog,
+                    metrics + tuple(diff_metric(m) for m in metrics),
+                    text=f"{c['queries']:,} test users' first test basket ranked among every item available "
+                    f"then (mean {c['mean_candidates']:,.0f} candidates, the user's earlier items left out); "
+                    "intervals: queries, then seeds; differences paired.",
+                )
+            )
+    dropped = summary.get("context_dropped") or {}
+    if dropped:
+        sections.append(
+            Section(
+                "Ranking: context features dropped",
+                text="\n".join(f"- `{name}`: {why}" for name, why in dropped.items()),
+            )
+        )
     return StageResult(
         "ranking",
         rows,
@@ -331,6 +393,9 @@ def ranking_stage(
         notes={
             k: result.summary.get(k)
             for k in (
+                "negatives",
+                "catalog",
+                "context_dropped",
                 "undefined",
                 "splits",
                 "leakage",

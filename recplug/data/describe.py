@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from recplug.data.io import Dataset, atomic_write_text, load_dataset  # noqa: E402
+from recplug.data.labels import label_balance  # noqa: E402
 from recplug.data.schema import MEDIA_FIELDS, TEXT_FIELDS  # noqa: E402
 from recplug.data.split import cold_items, period_expr  # noqa: E402
 
@@ -67,6 +68,17 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
     n_test = test.select(pl.len()).collect().item()
     cold_impr = test.filter(pl.col("item_id").is_in(cold.implode())).select(pl.len()).collect().item()
     n_queries = ds.queries.select(pl.len()).collect().item() if ds.queries is not None else 0
+    balance = label_balance(inter, meta)
+    shared = (
+        (
+            inter.group_by("user_id", "ts")
+            .agg(pl.len().alias("n"))
+            .filter(pl.col("n") > 1)
+            .select(pl.col("n").sum())
+        )
+        .collect()
+        .item()
+    )
     return {
         "name": meta.name,
         "modalities": meta.modalities,
@@ -82,6 +94,12 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
         "cold_items": len(cold),
         "cold_item_share": round(len(cold) / max(n_items, 1), 4),
         "test_interactions_on_cold_items": round(cold_impr / max(n_test, 1), 4),
+        "negatives": balance.negatives,
+        "time_granularity": meta.time_granularity,
+        "basket": meta.basket,
+        "rows_sharing_user_ts": round((shared or 0) / max(counts["interactions"], 1), 4),
+        "context_columns": meta.context_columns,
+        "notes": [n for n in [balance.note(meta)] if n],
     }
 
 
@@ -118,6 +136,8 @@ def to_markdown(stats: dict[str, Any]) -> str:
         "queries",
         "days",
         "positive_rate",
+        "negatives",
+        "rows_sharing_user_ts",
         "cold_items",
         "cold_item_share",
         "test_interactions_on_cold_items",
@@ -129,9 +149,17 @@ def to_markdown(stats: dict[str, Any]) -> str:
             else f"| {key.replace('_', ' ')} | {v:,} |"
         )
     lines.append(f"| positive rule | `{stats['positive_rule']}` |")
+    lines.append(f"| time granularity / basket | {stats['time_granularity']} / {stats['basket']} |")
+    if stats["context_columns"]:
+        lines.append(
+            "| context columns | "
+            + ", ".join(f"{c} ({k})" for c, k in stats["context_columns"].items())
+            + " |"
+        )
     for k, v in stats.items():
         if k.startswith("mean_"):
             lines.append(f"| mean {k[5:]} | {v:.4f} |")
+    lines += [f"\n**Note**: {n}" for n in stats["notes"]]
     lines += ["", "## Modality coverage (share of items)", "", "| field | coverage |", "|---|---|"]
     lines += [
         f"| {k} | {v:.1%} |" if isinstance(v, float) else f"| {k} | {v} |"

@@ -40,7 +40,13 @@ class EmbeddingTable:
         return positions_in(self.ids, ids)
 
 
-def write_embeddings(path: Path, ids: np.ndarray, vectors: np.ndarray, id_column: str = "item_id") -> None:
+def write_embeddings(
+    path: Path, ids: np.ndarray, vectors: np.ndarray, id_column: str = "item_id", dataset: Path | None = None
+) -> None:
+    """`dataset`: the dataset folder the ids come from; when it mapped string ids, the source keys are
+    written beside them (`item_key` / `user_key`, see recplug.data.id_map)."""
+    from recplug.data.id_map import with_keys
+
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     frame = pl.DataFrame(
         {
@@ -48,7 +54,7 @@ def write_embeddings(path: Path, ids: np.ndarray, vectors: np.ndarray, id_column
             "embedding": pl.Series(vectors).cast(pl.List(pl.Float32)),
         }
     )
-    write_parquet(frame, path)
+    write_parquet(with_keys(frame, dataset, id_column), path)
 
 
 def write_metadata(folder: Path, metadata: dict[str, Any]) -> None:

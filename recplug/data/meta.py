@@ -10,7 +10,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recplug.data.errors import DatasetError, describe_validation_error
-from recplug.data.schema import LABEL_COLUMNS, META_FILE, TEXT_FIELDS
+from recplug.data.schema import INTERACTION_COLUMNS, LABEL_COLUMNS, META_FILE, TEXT_FIELDS
+
+RESERVED_COLUMNS = frozenset(c.name for c in INTERACTION_COLUMNS)
 
 
 class PositiveRule(BaseModel):
@@ -58,6 +60,24 @@ class DatasetMeta(BaseModel):
     media: Literal["inline", "on_demand", "none"] = "inline"
     generator: dict[str, Any] | None = None
     source: str | None = None
+    time_granularity: Literal["second", "day"] = Field(
+        "second", description="'day': every ts is a midnight (a day-level date); detected at import"
+    )
+    basket: Literal["none", "day", "session"] = Field(
+        "none",
+        description="what one unit of co-occurring events is: 'day' (a user's events of one day share a ts), "
+        "'session' (a session's events were given its first ts at import); events of one unit share a ts, "
+        "so they never enter each other's 'before' history and never straddle a split",
+    )
+    context_columns: dict[str, Literal["numeric", "categorical"]] = Field(
+        default_factory=dict, description="extra interaction columns kept as ranking context features"
+    )
+    id_maps: list[Literal["user_id", "item_id"]] = Field(
+        default_factory=list, description="id columns mapped from source strings (id_map/<column>.parquet)"
+    )
+    event_weights: dict[str, float] | None = Field(
+        None, description="implicit event types and the weights written to the 'weight' label"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetMeta:
@@ -70,6 +90,9 @@ class DatasetMeta(BaseModel):
             raise ValueError(
                 f"positive_rule.column '{self.positive_rule.column}' is not one of label_columns {self.label_columns}"
             )
+        clash = [c for c in self.context_columns if c in RESERVED_COLUMNS]
+        if clash:
+            raise ValueError(f"context_columns {clash} clash with contract columns")
         bad = [f for f in self.text_fields if f not in TEXT_FIELDS]
         if bad:
             raise ValueError(f"text_fields has unknown {bad}; known: {list(TEXT_FIELDS)}")

@@ -17,7 +17,9 @@ META_FILE = "dataset.json"
 
 TEXT_FIELDS = ("title", "description", "tags", "ocr", "asr", "author")
 MEDIA_FIELDS = ("image", "audio")
-LABEL_COLUMNS = ("click", "like", "finish", "rating", "watch_time")
+LABEL_COLUMNS = ("click", "like", "finish", "rating", "watch_time", "purchase", "play", "weight")
+IMPLICIT_LABELS = ("purchase", "play", "weight")  # labels of logs that record only what users did
+ID_MAP_DIR = "id_map"  # string ids -> int64: id_map/<column>.parquet (id, key)
 
 INTEGER = frozenset({pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64})
 NUMERIC = INTEGER | {pl.Float32, pl.Float64, pl.Boolean}

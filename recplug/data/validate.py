@@ -175,6 +175,28 @@ def _check_media(lf: pl.LazyFrame, root: Path, columns: set[str], problems: list
             )
 
 
+def _check_context(meta: DatasetMeta, columns: set[str], root: Path, problems: list[DatasetError]) -> None:
+    """Declared context columns and id maps exist."""
+    from recplug.data.schema import ID_MAP_DIR
+
+    for c in meta.context_columns:
+        if c not in columns:
+            problems.append(
+                DatasetError(
+                    f"{INTERACTIONS_FILE}: column '{c}' is listed in {META_FILE} context_columns but missing",
+                    file=INTERACTIONS_FILE,
+                    column=c,
+                )
+            )
+    for c in meta.id_maps:
+        if not (root / ID_MAP_DIR / f"{c}.parquet").is_file():
+            problems.append(
+                DatasetError(
+                    f"{ID_MAP_DIR}/{c}.parquet: missing but {META_FILE} lists id_maps '{c}'", file=ID_MAP_DIR
+                )
+            )
+
+
 def validate_dataset(directory: str | Path, *, check_media: bool = True) -> DatasetMeta:
     """Raise `ValidationFailed` listing every problem found; return the parsed metadata when clean."""
     root = Path(directory)
@@ -237,6 +259,13 @@ def validate_dataset(directory: str | Path, *, check_media: bool = True) -> Data
                         )
                     )
 
+    if meta is not None and INTERACTIONS_FILE in scans:
+        _check_context(
+            meta,
+            usable[INTERACTIONS_FILE] | set(scans[INTERACTIONS_FILE].collect_schema().names()),
+            root,
+            problems,
+        )
     if problems:
         raise ValidationFailed(str(root), problems)
     assert meta is not None

@@ -73,7 +73,10 @@ def bootstrap_ci(
         _, idx = np.unique(np.asarray(clusters), return_inverse=True)
         sums, sizes = np.bincount(idx, weights=values), np.bincount(idx).astype(np.float64)
     means = np.concatenate(
-        [c @ sums / (n if sizes is None else c @ sizes) for c in resample_counts(len(sums), n_boot, seed, chunk)]
+        [
+            c @ sums / (n if sizes is None else c @ sizes)
+            for c in resample_counts(len(sums), n_boot, seed, chunk)
+        ]
     )
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(values.mean()), float(low), float(high)
@@ -91,7 +94,9 @@ def two_level_bootstrap(
     if n == 0:
         nan = float("nan")
         return (nan, nan, nan), (nan, nan)
-    per_seed = np.concatenate([c @ values.T / n for c in resample_counts(n, n_boot, seed, chunk)])  # (b, seeds)
+    per_seed = np.concatenate(
+        [c @ values.T / n for c in resample_counts(n, n_boot, seed, chunk)]
+    )  # (b, seeds)
     both, units = (per_seed * seed_weights(n_boot, s, seed)).sum(1), per_seed.mean(1)
     q = [alpha / 2, 1 - alpha / 2]
     low, high = np.quantile(both, q)
@@ -133,7 +138,12 @@ def make_row(
 
 
 def bootstrap_statistic(
-    statistic, n: int, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, clusters: np.ndarray | None = None
+    statistic,
+    n: int,
+    n_boot: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """(value, low, high) of any statistic of n units (`statistic(indices) -> float`), percentile
     bootstrap over resampled unit indices, or, with `clusters` (one label per unit), over resampled

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from recplug.data.embeddings import write_embeddings, write_metadata
+from recplug.data.id_map import with_keys
 from recplug.data.io import write_parquet
 from recplug.student.modeling import OmniEncoder
 from recplug.student.run import StudentRun
@@ -20,11 +21,14 @@ def export_student(
 ) -> None:
     out = run.out
     encoder.save_pretrained(out / "model")
-    write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb)
+    write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb, dataset=run.ds.root)
     codes, books = residual_kmeans(emb, levels=3, codes=64, seed=run.cfg.seed)
     write_parquet(
-        pl.DataFrame(
-            {"item_id": run.store.item_ids, **{f"sid_{i}": codes[:, i] for i in range(codes.shape[1])}}
+        with_keys(
+            pl.DataFrame(
+                {"item_id": run.store.item_ids, **{f"sid_{i}": codes[:, i] for i in range(codes.shape[1])}}
+            ),
+            run.ds.root,
         ),
         out / "semantic_ids.parquet",
     )

@@ -96,5 +96,3 @@ def start_or_resume(out: Path, config_file: str, config_json: str, state: list[s
             p = out / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     atomic_write_text(path, config_json)
-
-

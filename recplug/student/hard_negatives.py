@@ -49,5 +49,3 @@ class HardNegativeRefresh(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every == 0 and trainer.global_step < trainer.max_steps:
             self.refresh(module, trainer.global_step)
-
-

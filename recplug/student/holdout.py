@@ -90,7 +90,9 @@ class StudentHoldout:
         s = ds.meta.splits
         cutoff = s.train_end
         valid_start = int(cutoff - valid_fraction * (cutoff - s.start))
-        trainable = np.ones(len(store.item_ids), dtype=bool) if transductive else known_items(ds, store, cutoff)
+        trainable = (
+            np.ones(len(store.item_ids), dtype=bool) if transductive else known_items(ds, store, cutoff)
+        )
         held_label = stable_unit([str(i) for i in store.item_ids], seed, "category") < category_holdout
         queries: dict[str, pl.DataFrame | None] = dict.fromkeys(SPLITS)
         if ds.queries is not None:
@@ -101,7 +103,9 @@ class StudentHoldout:
                 rows = store.rows(queries["train"]["item_id"].to_numpy())
                 ok = (rows >= 0) & trainable[np.maximum(rows, 0)]
                 queries["train"] = queries["train"].filter(pl.Series(ok))
-        return cls(store.item_ids, cutoff, valid_start, trainable, trainable & ~held_label, queries, transductive)
+        return cls(
+            store.item_ids, cutoff, valid_start, trainable, trainable & ~held_label, queries, transductive
+        )
 
     @property
     def category_held(self) -> np.ndarray:

@@ -113,7 +113,10 @@ class StudentRun:
                 continue
             if len(p) < cfg.batch_size:
                 log.warning(
-                    "source '%s' skipped: %d pairs, fewer than batch_size %d", spec.name, len(p), cfg.batch_size
+                    "source '%s' skipped: %d pairs, fewer than batch_size %d",
+                    spec.name,
+                    len(p),
+                    cfg.batch_size,
                 )
                 continue
             pairsets.append(p)

@@ -16,7 +16,9 @@ from recplug.student.run import StudentRun
 from recplug.student.views import QUERY_VIEW
 
 
-def world_rows(run: StudentRun, emb: np.ndarray, query_emb: np.ndarray | None, variant: str) -> list[MetricRow]:
+def world_rows(
+    run: StudentRun, emb: np.ndarray, query_emb: np.ndarray | None, variant: str
+) -> list[MetricRow]:
     """What only a generated world can say (none on real data): attribute probes of the item
     embeddings (row = store row), and q2i split by whether the query names media attributes only."""
     if run.truth is None:
@@ -61,5 +63,3 @@ def tfidf_rows(run: StudentRun) -> list[MetricRow]:
     rows = evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
     chance = probe_chance_rows(run.store.item_ids, run.truth) if run.truth else []
     return rows + world_rows(run, tf.items, queries, "tfidf baseline") + chance
-
-

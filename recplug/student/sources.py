@@ -196,9 +196,7 @@ def build_pairs(
             score,
         )
     elif spec.builder == "item_category":
-        rows = np.array(
-            [i for i, c in enumerate(store.category) if c and label_trainable[i]], dtype=np.int64
-        )
+        rows = np.array([i for i, c in enumerate(store.category) if c and label_trainable[i]], dtype=np.int64)
         out = PairSet(spec, rows, None, None, [store.category[i] for i in rows])
     else:  # pragma: no cover - pydantic restricts builder
         raise ValueError(spec.builder)

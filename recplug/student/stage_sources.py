@@ -52,7 +52,10 @@ def compute_balance(run: StudentRun, encoder: OmniEncoder) -> dict | None:
         "sources": [p.spec.name for p in run.pairsets],
         "weights": weights.tolist(),
         "similarity": sim.tolist(),
-        "validation": {"coengagement_items": int(min(len(rows), b.sample)), "queries": min(len(texts), b.sample)},
+        "validation": {
+            "coengagement_items": int(min(len(rows), b.sample)),
+            "queries": min(len(texts), b.sample),
+        },
     }
 
 
@@ -70,5 +73,3 @@ def stage_weights(run: StudentRun, stage: StageSpec, balance: dict | None) -> np
     if w.sum() <= 0:
         raise ValueError(f"stage '{stage.name}': no source with positive weight among {names}")
     return w / w.sum()
-
-

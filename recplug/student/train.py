@@ -150,5 +150,3 @@ def train_student(
     }
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
     return report
-
-

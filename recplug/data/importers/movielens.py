@@ -6,7 +6,9 @@ Rules (documented in the README):
 - items are all movies of the catalog, rated or not; `title` is the title with its year, `description`
   the genres ("Adventure, Animation"), `tags` the users' free-text tags (deduplicated, lower-cased),
   `category` the first listed genre; `created_ts` is the movie's first rating time;
-- splits are by time at the 70% / 85% quantiles of rating times.
+- splits are by time at the 70% / 85% quantiles of rating times;
+- `implicit=True`: every rating becomes a `play` event (label 1, the rating dropped): a log with no
+  negatives, the shape of most purchase / play / click logs (see experiments/configs/implicit.yaml).
 MovieLens is text only: no image or audio.
 """
 
@@ -115,7 +117,12 @@ def detect_layout(src: Path) -> str:
 
 
 def import_movielens(
-    src: str | Path, out: str | Path, *, positive_min: float = 4.0, name: str | None = None
+    src: str | Path,
+    out: str | Path,
+    *,
+    positive_min: float = 4.0,
+    name: str | None = None,
+    implicit: bool = False,
 ) -> Path:
     src = Path(src)
     layout = detect_layout(src)
@@ -136,12 +143,16 @@ def import_movielens(
     else:
         items = items.with_columns(pl.lit(None, dtype=pl.String).alias("tags"))
     items = items.select("item_id", "title", "description", "tags", "category", "created_ts").sort("item_id")
+    label, rule = "rating", PositiveRule(column="rating", min=positive_min)
+    if implicit:
+        ratings = ratings.drop("rating").with_columns(pl.lit(1.0, dtype=pl.Float32).alias("play"))
+        label, rule = "play", PositiveRule(column="play", min=1)
     meta = DatasetMeta(
-        name=name or f"movielens-{src.name}",
+        name=name or f"movielens-{src.name}" + ("-implicit" if implicit else ""),
         modalities=["text"],
         text_fields=["title", "description", "tags"],
-        label_columns=["rating"],
-        positive_rule=PositiveRule(column="rating", min=positive_min),
+        label_columns=[label],
+        positive_rule=rule,
         splits=quantile_splits(ratings["ts"]),
         media="none",
         source=f"MovieLens ({layout} layout) from {src}; GroupLens licence: see the source's README",

@@ -1,14 +1,39 @@
-"""Generic importer: any CSV/parquet pair of items and interactions, with a column mapping."""
+"""Generic importer: any CSV/TSV/parquet log (and items / queries files) with a column mapping.
+
+What it handles, each with an error naming the file, column, row and value when a value does not fit:
+- string ids (`"0266875001"`) mapped to int64, the map written to `id_map/` and carried by exports;
+- times as epoch seconds, ISO dates or datetimes; day-level dates recorded as `time_granularity: day`,
+  a user's events of one day then form one basket (they share a ts);
+- `basket="session"`: every event of a (user, session_id) takes the session's first ts, so a basket
+  never enters its own "before" history and never straddles a split;
+- implicit logs: `implicit="purchase"` makes every row a purchase (label 1); `event_weights` turns an
+  event-type column (`--map event=type`) into the `weight` label;
+- `tags` (or any text field) from several columns (`tags=colour+section`);
+- extra log columns kept as context features (`context=["price", "channel"]`), declared in dataset.json.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from recplug.data.errors import DatasetError
+from recplug.data.id_map import write_map
+from recplug.data.importers.columns import (
+    combine_text,
+    granularity,
+    parse_context,
+    parse_ids,
+    parse_labels,
+    parse_time,
+    read_table,
+)
 from recplug.data.io import write_dataset
-from recplug.data.meta import DatasetMeta, PositiveRule
+from recplug.data.meta import RESERVED_COLUMNS, DatasetMeta, PositiveRule
 from recplug.data.schema import (
     INTERACTION_COLUMNS,
     ITEM_COLUMNS,
@@ -20,44 +45,99 @@ from recplug.data.schema import (
 from recplug.data.split import quantile_splits
 from recplug.data.validate import validate_dataset
 
+EVENT = "event"  # the mapping target of an implicit log's event-type column
 
-def read_table(path: str | Path) -> pl.DataFrame:
-    """A CSV, TSV or parquet file as a frame (by suffix)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file", file=str(path))
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pl.read_parquet(path)
-    if suffix in (".csv", ".tsv", ".txt"):
-        return pl.read_csv(path, separator="\t" if suffix == ".tsv" else ",", infer_schema_length=10_000)
-    raise DatasetError(
-        f"{path}: unsupported file type '{suffix}' (use .csv, .tsv or .parquet)", file=str(path)
-    )
+
+def _sources(frame: pl.DataFrame, src: str) -> list[str]:
+    """The source columns a mapping value names: itself, or 'a+b+c' when no column is named so."""
+    return [src] if src in frame.columns else src.split("+")
 
 
 def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str], file: str) -> pl.DataFrame:
-    """Rename source columns to contract names and keep only contract columns."""
-    missing = {
-        target: src for target, src in mapping.items() if target in wanted and src not in frame.columns
-    }
+    """Rename (or, for text fields, join) source columns into contract names."""
+    for target, src in mapping.items():
+        if target not in wanted:
+            continue
+        for s in _sources(frame, src):
+            if s not in frame.columns:
+                raise DatasetError(
+                    f"{file}: mapping {target}={src} names column '{s}', which is not in the file "
+                    f"(has {frame.columns})",
+                    file=file,
+                    column=s,
+                )
+    out = frame
+    for target, src in mapping.items():
+        if target not in wanted:
+            continue
+        sources = _sources(frame, src)
+        if len(sources) > 1:
+            if target not in TEXT_FIELDS:
+                raise DatasetError(
+                    f"{file}: mapping {target}={src} joins several columns; only text fields "
+                    f"{list(TEXT_FIELDS)} can",
+                    file=file,
+                    column=target,
+                )
+            out = combine_text(out, target, sources)
+        else:
+            out = out.with_columns(frame[sources[0]].alias(target))
+    return out
+
+
+def _required(frame: pl.DataFrame, columns: tuple[str, ...], file: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        (target, src), *_ = missing.items()
         raise DatasetError(
-            f"{file}: mapping {target}={src} names column '{src}', which is not in the file (has {frame.columns})",
+            f"{file}: no column {missing} after mapping (has {frame.columns}); map it with --map {missing[0]}=SOURCE",
             file=file,
-            column=src,
+            column=missing[0],
         )
-    renames = {src: target for target, src in mapping.items() if target in wanted and src in frame.columns}
-    frame = frame.rename(renames)
-    return frame.select([c for c in frame.columns if c in wanted])
 
 
-def _seconds(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Datetime / date columns to int64 epoch seconds; numbers pass through."""
-    if column in frame.columns and frame.schema[column].is_temporal():
-        return frame.with_columns(pl.col(column).dt.epoch("s"))
-    return frame
+def _event_weights(frame: pl.DataFrame, weights: dict[str, float], file: str) -> pl.DataFrame:
+    """The `weight` label from the event-type column."""
+    if EVENT not in frame.columns:
+        raise DatasetError(f"{file}: event weights need the event-type column: --map event=SOURCE", file=file)
+    kinds = frame[EVENT].cast(pl.String)
+    unknown = frame.with_row_index("row").filter(kinds.is_not_null() & ~kinds.is_in(list(weights)))
+    if unknown.height:
+        first = unknown.row(0, named=True)
+        raise DatasetError(
+            f"{file}: column '{EVENT}' row {first['row']}: event type {first[EVENT]!r} has no weight "
+            f"(weights given for {sorted(weights)}; {unknown.height} row(s) like it)",
+            file=file,
+            column=EVENT,
+            row=first["row"],
+        )
+    return frame.with_columns(kinds.replace_strict(weights, return_dtype=pl.Float32).alias("weight"))
+
+
+def _baskets(frame: pl.DataFrame, basket: str, grain: str, file: str) -> tuple[pl.DataFrame, str]:
+    """The basket rule applied: 'session' gives every event its session's first ts."""
+    if basket == "session":
+        if "session_id" not in frame.columns:
+            raise DatasetError(
+                f"{file}: basket='session' needs a session_id column (--map session_id=SOURCE)", file=file
+            )
+        return frame.with_columns(pl.col("ts").min().over("user_id", "session_id")), "session"
+    if basket == "auto":
+        return frame, "day" if grain == "day" else "none"
+    return frame, basket
+
+
+def _finish(tmp: Path, out: Path) -> Path:
+    """Move a complete dataset folder into place (replacing an older dataset folder there only)."""
+    if out.exists():
+        if not (out / "dataset.json").is_file() and any(out.iterdir()):
+            shutil.rmtree(tmp)
+            raise DatasetError(
+                f"{out}: exists and is not a dataset folder; choose another --out", file=str(out)
+            )
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return out
 
 
 def import_table(
@@ -71,38 +151,95 @@ def import_table(
     name: str | None = None,
     train_frac: float = 0.7,
     valid_frac: float = 0.15,
+    implicit: str | None = None,
+    event_weights: dict[str, float] | None = None,
+    context: list[str] | tuple[str, ...] = (),
+    basket: Literal["auto", "none", "session"] = "auto",
 ) -> Path:
-    """Write a validated dataset folder from arbitrary tables.
+    """Write a validated dataset folder from arbitrary tables (into a temporary folder renamed at the
+    end: a failed import leaves nothing behind).
 
-    `mapping` maps contract column names to source names (e.g. {"user_id": "uid", "ts": "timestamp"});
-    columns already named as in the contract need no entry. Items default to the ids seen in the log.
-    """
+    `mapping` maps contract column names to source names (e.g. {"user_id": "uid", "ts": "timestamp",
+    "tags": "colour+section"}); columns already named as in the contract need no entry. Items default
+    to the ids seen in the log. `implicit` names the label every row gets (1: each row is one purchase /
+    play / ...). `context` names extra log columns kept as context features."""
     mapping = mapping or {}
-    inter = _apply_mapping(
-        read_table(interactions), mapping, {c.name for c in INTERACTION_COLUMNS}, str(interactions)
-    )
-    inter = _seconds(inter, "ts")
+    log_file, out = str(interactions), Path(out)
+    raw = read_table(interactions)
+    contract = {c.name for c in INTERACTION_COLUMNS} | {EVENT}
+    clash = [c for c in context if c in RESERVED_COLUMNS or c in mapping]
+    if clash:
+        raise DatasetError(
+            f"{log_file}: context columns {clash} are contract columns or mapped", file=log_file
+        )
+    missing = [c for c in context if c not in raw.columns]
+    if missing:
+        raise DatasetError(
+            f"{log_file}: context column '{missing[0]}' is not in the file (has {raw.columns})",
+            file=log_file,
+            column=missing[0],
+        )
+    inter = _apply_mapping(raw, mapping, contract, log_file)
+    _required(inter, ("user_id", "item_id", "ts"), log_file)
+    if implicit is not None:
+        if implicit not in LABEL_COLUMNS:
+            raise DatasetError(
+                f"implicit label '{implicit}' is not one of {list(LABEL_COLUMNS)}", file=log_file
+            )
+        inter = inter.with_columns(pl.lit(1.0, dtype=pl.Float32).alias(implicit))
+    if event_weights:
+        inter = _event_weights(inter, event_weights, log_file)
     labels = [c for c in LABEL_COLUMNS if c in inter.columns]
     if not labels:
         raise DatasetError(
-            f"{interactions}: no label column after mapping; map one of {list(LABEL_COLUMNS)} (e.g. --map rating=stars)",
-            file=str(interactions),
+            f"{interactions}: no label column after mapping; map one of {list(LABEL_COLUMNS)} (e.g. --map "
+            "rating=stars), or --implicit purchase when every row is an event a user did",
+            file=log_file,
         )
-    positive = positive or PositiveRule(column=labels[0], min=1)
+    inter = parse_labels(inter, labels, log_file)
+    inter, users_map = parse_ids(inter, "user_id", log_file)
+    inter = parse_time(inter, "ts", log_file)
+    if "session_id" in inter.columns:
+        inter = inter.with_columns(pl.col("session_id").cast(pl.String).rank("dense").cast(pl.Int64))
+    inter, kinds = parse_context(inter.with_columns(raw.select(context)), list(context))
+    grain = granularity(inter["ts"])
+    inter, unit = _baskets(inter, basket, grain, log_file)
+
+    item_frame = None
     if items is not None:
         item_frame = _apply_mapping(read_table(items), mapping, {c.name for c in ITEM_COLUMNS}, str(items))
-        item_frame = _seconds(item_frame, "created_ts")
-    else:
-        item_frame = inter.select(pl.col("item_id").unique().sort())
+        _required(item_frame, ("item_id",), str(items))
     query_frame = None
     if queries is not None:
         query_frame = _apply_mapping(
             read_table(queries), mapping, {c.name for c in QUERY_COLUMNS}, str(queries)
         )
+        _required(query_frame, ("query", "item_id"), str(queries))
+    # one item map over the log and the items file (the catalog may hold items nobody used yet)
+    keys = pl.concat([f["item_id"].cast(pl.String) for f in (inter, item_frame) if f is not None])
+    from recplug.data.id_map import build_map, needs_map
+
+    items_map = build_map(keys) if needs_map(keys) else None
+    inter, _ = parse_ids(inter, "item_id", log_file, items_map)
+    if item_frame is not None:
+        item_frame, _ = parse_ids(item_frame, "item_id", str(items), items_map)
+        if "created_ts" in item_frame.columns:
+            item_frame = parse_time(item_frame, "created_ts", str(items))
+    else:
+        item_frame = inter.select(pl.col("item_id").unique().sort())
+    if query_frame is not None:
+        query_frame, _ = parse_ids(query_frame, "item_id", str(queries), items_map)
+    keep = [c.name for c in INTERACTION_COLUMNS if c.name in inter.columns] + list(context)
+    inter = inter.select(keep)
+    item_frame = item_frame.select([c.name for c in ITEM_COLUMNS if c.name in item_frame.columns])
     text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
     modalities = (["text"] if text_fields else []) + [m for m in MEDIA_FIELDS if m in item_frame.columns]
+    if positive is None:
+        weights = sorted(w for w in (event_weights or {}).values() if w > 0)
+        positive = PositiveRule(column=labels[0], min=weights[0] if labels[0] == "weight" and weights else 1)
+    maps = {"user_id": users_map, "item_id": items_map}
     meta = DatasetMeta(
-        name=name or Path(out).name,
+        name=name or out.name,
         modalities=modalities,
         text_fields=text_fields,
         label_columns=labels,
@@ -112,7 +249,21 @@ def import_table(
         else quantile_splits(pl.Series([0])),
         media="inline" if any(m in item_frame.columns for m in MEDIA_FIELDS) else "none",
         source=f"imported from {interactions}",
+        time_granularity=grain,
+        basket=unit,
+        context_columns=kinds,
+        id_maps=[c for c, m in maps.items() if m is not None],
+        event_weights=event_weights or None,
     )
-    write_dataset(out, meta, item_frame, inter.sort("ts"), query_frame)
-    validate_dataset(out)
-    return Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for column, m in maps.items():
+            if m is not None:
+                write_map(tmp, column, m)
+        write_dataset(tmp, meta, item_frame, inter.sort("ts", "user_id", "item_id"), query_frame)
+        validate_dataset(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _finish(tmp, out)

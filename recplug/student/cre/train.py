@@ -76,7 +76,9 @@ def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig
     covered = np.zeros(len(run.store.item_ids), dtype=bool)
     for t in teachers:
         covered |= t.covered
-    covered &= run.holdout.trainable  # inductive: a teacher's row of a brand-new item never trains the student
+    covered &= (
+        run.holdout.trainable
+    )  # inductive: a teacher's row of a brand-new item never trains the student
     aux = next((p for p in run.pairsets if p.spec.builder == "coengagement"), None)
     aux_pairs = (aux.query_rows, aux.target_rows) if aux else (np.zeros(0, int), np.zeros(0, int))
     n_labels = len([c for c in ds.meta.label_columns if c in ds.interactions.columns])
@@ -192,7 +194,11 @@ def train_cre(
 
 
 def content_only_rows(
-    data_dir, student_dir, teachers_cfg: CREConfig, variant: str = "content-only", run: StudentRun | None = None
+    data_dir,
+    student_dir,
+    teachers_cfg: CREConfig,
+    variant: str = "content-only",
+    run: StudentRun | None = None,
 ) -> list[MetricRow]:
     """The same CRE metrics for the content-trained student (mean-pooled histories): the baseline of
     the ablation."""
