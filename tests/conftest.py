@@ -61,3 +61,26 @@ def tiny_student(tiny_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("student")
     return out, train_student(tiny_dir, out, small_student_config(), progress=False)
+
+
+@pytest.fixture(scope="session")
+def true_source(tiny_world, tmp_path_factory):
+    """An embedding folder holding the world's true item vectors, and semantic ids made from them."""
+    import numpy as np
+    import polars as pl
+
+    from recplug.data.embeddings import EmbeddingTable, write_embeddings
+
+    folder = tmp_path_factory.mktemp("true_source")
+    truth = tiny_world.ground_truth()
+    vectors = truth.item_vectors / np.linalg.norm(truth.item_vectors, axis=1, keepdims=True)
+    write_embeddings(folder / "embeddings.parquet", truth.item_ids, vectors)
+    half = vectors.shape[1] // 2
+    pl.DataFrame(
+        {
+            "item_id": truth.item_ids,
+            "sid_0": np.argmax(vectors[:, :half], 1),
+            "sid_1": np.argmax(vectors[:, half:], 1),
+        }
+    ).write_parquet(folder / "semantic_ids.parquet")
+    return folder, EmbeddingTable(truth.item_ids, vectors.astype(np.float32), {})

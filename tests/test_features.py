@@ -32,25 +32,6 @@ from recplug.metrics.classification import (
     weighted_auc,
 )
 
-
-@pytest.fixture(scope="session")
-def true_source(tiny_world, tmp_path_factory):
-    """An embedding folder holding the world's true item vectors, and semantic ids made from them."""
-    folder = tmp_path_factory.mktemp("true_source")
-    truth = tiny_world.ground_truth()
-    vectors = truth.item_vectors / np.linalg.norm(truth.item_vectors, axis=1, keepdims=True)
-    write_embeddings(folder / "embeddings.parquet", truth.item_ids, vectors)
-    half = vectors.shape[1] // 2
-    pl.DataFrame(
-        {
-            "item_id": truth.item_ids,
-            "sid_0": np.argmax(vectors[:, :half], 1),
-            "sid_1": np.argmax(vectors[:, half:], 1),
-        }
-    ).write_parquet(folder / "semantic_ids.parquet")
-    return folder, EmbeddingTable(truth.item_ids, vectors.astype(np.float32), {})
-
-
 # --- histories ------------------------------------------------------------------------------------
 
 
@@ -300,7 +281,9 @@ def test_true_match_features_beat_the_baseline_and_the_scorer_reproduces_the_run
     cfg = RankingConfig(n_boot=100)
     out = tmp_path / "ranking"
     variants = ["baseline", "+match", "+match+sid"]
-    result = run_ranking(tiny_dir, {"true": folder}, variants, seeds=[0], out_dir=out, cfg=cfg, progress=False)
+    result = run_ranking(
+        tiny_dir, {"true": folder}, variants, seeds=[0], out_dir=out, cfg=cfg, progress=False
+    )
     rows, layout = result.rows, result.layout
     get = {(r["variant"], r["metric"], r["split"]): r for r in rows}
     assert get[("baseline", "auc", "all")]["mean"] > 0.6
@@ -323,7 +306,9 @@ def test_true_match_features_beat_the_baseline_and_the_scorer_reproduces_the_run
     np.testing.assert_allclose(got, np.load(layout.scores(variant.slug, 0)), atol=1e-5)
 
 
-def test_forward_chaining_takes_each_rows_features_from_a_table_cut_off_before_it(tiny_dir, tmp_path, true_source):
+def test_forward_chaining_takes_each_rows_features_from_a_table_cut_off_before_it(
+    tiny_dir, tmp_path, true_source
+):
     """Two tables of one source with different cut-offs: every impression's features come from the
     latest table cut off at or before it, the ranker fits only on rows after the first cut-off, and
     no fit row's features come from a table that saw it."""
@@ -361,7 +346,9 @@ def test_the_weight_decay_grid_is_chosen_on_the_selection_window(tiny_dir, true_
     highest is kept (the same choice single fits would make); the test period plays no part."""
     folder, _ = true_source
     base = RankingConfig(epochs=2, n_boot=20)
-    run = RankingRun(tiny_dir, {"true": folder}, base.model_copy(update={"weight_decay_grid": [0.0, 0.05]}), progress=False)
+    run = RankingRun(
+        tiny_dir, {"true": folder}, base.model_copy(update={"weight_decay_grid": [0.0, 0.05]}), progress=False
+    )
     variant = run.variant("+match")
     _, _, info, _ = run.train(variant, seed=0)
     singles = {}

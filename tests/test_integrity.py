@@ -29,7 +29,11 @@ def perturb_after(src, dst, since: int, seed: int = 0, drop: float = 0.3) -> Non
     keep = ~after | (rng.random(len(inter)) >= drop)
     flipped = inter.with_columns(
         [
-            pl.when(pl.Series(after)).then(1.0 - pl.col(c)).otherwise(pl.col(c)).cast(inter.schema[c]).alias(c)
+            pl.when(pl.Series(after))
+            .then(1.0 - pl.col(c))
+            .otherwise(pl.col(c))
+            .cast(inter.schema[c])
+            .alias(c)
             for c in ds.meta.label_columns
             if c in inter.columns
         ]
@@ -40,7 +44,9 @@ def perturb_after(src, dst, since: int, seed: int = 0, drop: float = 0.3) -> Non
     test = (query_split(q["query"], cfg.seed, cfg.valid_holdout, cfg.holdout) == "test").to_numpy()
     items = ds.items["item_id"].to_numpy()
     q = q.with_columns(
-        item_id=pl.when(pl.Series(test)).then(pl.Series(rng.choice(items, len(q)))).otherwise(pl.col("item_id")),
+        item_id=pl.when(pl.Series(test))
+        .then(pl.Series(rng.choice(items, len(q))))
+        .otherwise(pl.col("item_id")),
         score=pl.when(pl.Series(test)).then(pl.lit(0.5, dtype=pl.Float32)).otherwise(pl.col("score")),
     )
     write_parquet(q, dst / "queries.parquet")
@@ -82,7 +88,10 @@ def embedding_stages(data_dir, out) -> dict[str, np.ndarray]:
     train_student(data_dir, out / "student", small_config(), progress=False)
     cre = load_cre_config(
         None,
-        teachers=[{"name": "id", "path": str(out / "id")}, {"name": "seq", "path": str(out / "seq"), "user_states": True}],
+        teachers=[
+            {"name": "id", "path": str(out / "id")},
+            {"name": "seq", "path": str(out / "seq"), "user_states": True},
+        ],
         batch_size=32,
         seq_batch_size=12,
         phases=[
@@ -114,13 +123,17 @@ def test_embeddings_do_not_move_when_the_future_changes(tiny_dir, tiny_ds, tmp_p
     data = tmp_path / "data"
     perturb_after(tiny_dir, data, getattr(tiny_ds.meta.splits, boundary))
     perturbed = embedding_stages(data, tmp_path / "run")
-    assert perturbed["balancing"] == clean_run[1]["balancing"], f"balancing moved when data after {boundary} changed"
+    assert perturbed["balancing"] == clean_run[1]["balancing"], (
+        f"balancing moved when data after {boundary} changed"
+    )
     for name, (ids, vectors) in clean_run[1].items():
         if name == "balancing":
             continue
         p_ids, p_vectors = perturbed[name]
         assert np.array_equal(ids, p_ids), name
-        assert np.array_equal(vectors, p_vectors), f"{name} embeddings moved when data after {boundary} changed"
+        assert np.array_equal(vectors, p_vectors), (
+            f"{name} embeddings moved when data after {boundary} changed"
+        )
 
 
 def test_cold_items_appear_in_no_training_pair_of_any_source(tiny_dir, tiny_ds, tmp_path, clean_run):
@@ -187,7 +200,9 @@ def test_evaluation_is_out_of_sample(tiny_dir, tmp_path):
 
 
 def test_query_split_is_stable_under_rewritten_queries():
-    texts = pl.Series(["red box", "blue hum", "green hum", "red box", "slow drum"] * 20 + [f"q{i}" for i in range(500)])
+    texts = pl.Series(
+        ["red box", "blue hum", "green hum", "red box", "slow drum"] * 20 + [f"q{i}" for i in range(500)]
+    )
     before = query_split(texts, 0, 0.1, 0.1)
     rewritten = pl.concat([texts, pl.Series(["a brand new query", "another one"])])
     after = query_split(rewritten, 0, 0.1, 0.1)

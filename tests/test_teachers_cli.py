@@ -29,7 +29,12 @@ def test_train_then_eval_from_the_cli(tiny_dir, tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "| id_teacher |" in text and "| cooccurrence |" in text and "| id_teacher - cooccurrence |" in text and "recall@50_diff" in text
+    assert (
+        "| id_teacher |" in text
+        and "| cooccurrence |" in text
+        and "| id_teacher - cooccurrence |" in text
+        and "recall@50_diff" in text
+    )
     assert json.loads((out / "metadata.json").read_text())["dim"] == 16
     assert main(["teachers", "eval", "--teacher", str(out), "--data", str(tiny_dir)]) == 0
     assert "| id_teacher |" in capsys.readouterr().out

@@ -129,14 +129,24 @@ def combine_text(frame: pl.DataFrame, target: str, sources: list[str]) -> pl.Dat
     )
 
 
-def parse_context(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, dict[str, str]]:
+def parse_context(
+    frame: pl.DataFrame, columns: list[str], forced: dict[str, str] | None = None, file: str = ""
+) -> tuple[pl.DataFrame, dict[str, str]]:
     """Context columns: float32 when every non-null value is a number ('numeric'), else text
-    ('categorical'). Returns the frame and each column's kind."""
+    ('categorical'), unless `forced` names the kind. Returns the frame and each column's kind."""
     kinds, exprs = {}, []
     for c in columns:
         dtype = frame.schema[c]
         text = pl.col(c).cast(pl.String)
-        if dtype.is_numeric():
+        kind = (forced or {}).get(c)
+        if kind == "categorical":
+            kinds[c] = kind
+            exprs.append(text.alias(c))
+        elif kind == "numeric":
+            _first_bad(frame, c, text.is_not_null() & ~text.str.contains(NUMBER), file, "a number")
+            kinds[c] = kind
+            exprs.append(text.str.strip_chars().cast(pl.Float32).alias(c))
+        elif dtype.is_numeric():
             kinds[c] = "numeric"
             exprs.append(pl.col(c).cast(pl.Float32))
         elif frame.select((text.str.contains(NUMBER) | text.is_null()).all()).item():

@@ -97,6 +97,7 @@ def _required(frame: pl.DataFrame, columns: tuple[str, ...], file: str) -> None:
 
 def _event_weights(frame: pl.DataFrame, weights: dict[str, float], file: str) -> pl.DataFrame:
     """The `weight` label from the event-type column."""
+    weights = {str(k): float(v) for k, v in weights.items()}
     if EVENT not in frame.columns:
         raise DatasetError(f"{file}: event weights need the event-type column: --map event=SOURCE", file=file)
     kinds = frame[EVENT].cast(pl.String)
@@ -165,6 +166,13 @@ def import_table(
     play / ...). `context` names extra log columns kept as context features."""
     mapping = mapping or {}
     log_file, out = str(interactions), Path(out)
+    forced = {c.split(":")[0]: c.split(":")[1] for c in context if ":" in c}
+    bad = {c: k for c, k in forced.items() if k not in ("numeric", "categorical")}
+    if bad:
+        raise DatasetError(
+            f"context column kinds {bad}: use COLUMN:numeric or COLUMN:categorical", file=log_file
+        )
+    context = [c.split(":")[0] for c in context]
     raw = read_table(interactions)
     contract = {c.name for c in INTERACTION_COLUMNS} | {EVENT}
     clash = [c for c in context if c in RESERVED_COLUMNS or c in mapping]
@@ -201,7 +209,7 @@ def import_table(
     inter = parse_time(inter, "ts", log_file)
     if "session_id" in inter.columns:
         inter = inter.with_columns(pl.col("session_id").cast(pl.String).rank("dense").cast(pl.Int64))
-    inter, kinds = parse_context(inter.with_columns(raw.select(context)), list(context))
+    inter, kinds = parse_context(inter.with_columns(raw.select(context)), list(context), forced, log_file)
     grain = granularity(inter["ts"])
     inter, unit = _baskets(inter, basket, grain, log_file)
 
