@@ -203,7 +203,7 @@ def test_event_types_become_weights_and_an_unknown_type_is_named(tmp_path):
     pl.DataFrame(
         {"user_id": [1, 1, 2], "item_id": [5, 6, 5], "ts": [10, 20, 30], "kind": ["buy", "cart", "view"]}
     ).write_csv(tmp_path / "log.csv")
-    with pytest.raises(DatasetError, match=r"event type 'view' has no weight"):
+    with pytest.raises(DatasetError, match=r"column 'event' row 2: 'view' is an event type with no weight"):
         import_table(
             tmp_path / "log.csv",
             tmp_path / "ds",

@@ -26,3 +26,20 @@ def describe_validation_error(error, where: str = "") -> str:
         f"key '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in error.errors()
     )
     return f"{where}{problems}"
+
+
+def raise_first_bad(frame, column: str, bad, file: str, problem: str) -> None:
+    """Raise a DatasetError naming the first row of `frame` where the polars expression `bad` holds:
+    "{file}: column 'c' row r: {value!r} {problem} (n row(s) like it)". Nothing when no row is bad."""
+    import polars as pl
+
+    rows = frame.select(pl.col(column), bad.alias("_bad")).with_row_index("row").filter(pl.col("_bad"))
+    if rows.height:
+        first = rows.row(0, named=True)
+        raise DatasetError(
+            f"{file}: column '{column}' row {first['row']}: {first[column]!r} {problem} "
+            f"({rows.height} row(s) like it)",
+            file=file,
+            column=column,
+            row=first["row"],
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recplug.data.errors import DatasetError
+from recplug.data.errors import raise_first_bad
 from recplug.data.schema import ID_MAP_DIR
 
 CANONICAL_INT = r"^(0|-?[1-9][0-9]{0,17})$"  # at most 18 digits: always inside int64
@@ -43,16 +43,9 @@ def apply_map(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, file: str
     joined = frame.with_columns(pl.col(column).cast(pl.String)).join(
         mapping.rename({"key": column, "id": "_id"}), on=column, how="left", maintain_order="left"
     )
-    bad = joined.with_row_index("row").filter(pl.col(column).is_not_null() & pl.col("_id").is_null())
-    if bad.height:
-        row = bad.row(0, named=True)
-        raise DatasetError(
-            f"{file}: column '{column}' row {row['row']}: key {row[column]!r} is not in the id map "
-            f"({bad.height} row(s) like it)",
-            file=file,
-            column=column,
-            row=row["row"],
-        )
+    raise_first_bad(
+        joined, column, pl.col(column).is_not_null() & pl.col("_id").is_null(), file, "is not in the id map"
+    )
     return joined.with_columns(pl.col("_id").alias(column)).drop("_id")
 
 

@@ -133,15 +133,18 @@ def _check_labels(
         )
         return
     if meta is not None:
-        for c in meta.label_columns:
-            if c not in columns:
-                problems.append(
-                    DatasetError(
-                        f"{INTERACTIONS_FILE}: column '{c}' is listed in {META_FILE} label_columns but missing",
-                        file=INTERACTIONS_FILE,
-                        column=c,
-                    )
+        _listed_but_missing(INTERACTIONS_FILE, meta.label_columns, "label_columns", columns, problems)
+
+
+def _listed_but_missing(file: str, listed, key: str, columns: set[str], problems: list[DatasetError]) -> None:
+    """Columns dataset.json lists under `key` that `file` lacks."""
+    for c in listed:
+        if c not in columns:
+            problems.append(
+                DatasetError(
+                    f"{file}: column '{c}' is listed in {META_FILE} {key} but missing", file=file, column=c
                 )
+            )
 
 
 def _check_media(lf: pl.LazyFrame, root: Path, columns: set[str], problems: list[DatasetError]) -> None:
@@ -179,15 +182,7 @@ def _check_context(meta: DatasetMeta, columns: set[str], root: Path, problems: l
     """Declared context columns and id maps exist."""
     from recplug.data.schema import ID_MAP_DIR
 
-    for c in meta.context_columns:
-        if c not in columns:
-            problems.append(
-                DatasetError(
-                    f"{INTERACTIONS_FILE}: column '{c}' is listed in {META_FILE} context_columns but missing",
-                    file=INTERACTIONS_FILE,
-                    column=c,
-                )
-            )
+    _listed_but_missing(INTERACTIONS_FILE, meta.context_columns, "context_columns", columns, problems)
     for c in meta.id_maps:
         if not (root / ID_MAP_DIR / f"{c}.parquet").is_file():
             problems.append(
@@ -239,15 +234,7 @@ def validate_dataset(directory: str | Path, *, check_media: bool = True) -> Data
     if INTERACTIONS_FILE in scans:
         _check_labels(scans[INTERACTIONS_FILE], usable[INTERACTIONS_FILE], meta, problems)
     if meta is not None and ITEMS_FILE in scans:
-        for field in meta.text_fields:
-            if field not in usable[ITEMS_FILE]:
-                problems.append(
-                    DatasetError(
-                        f"{ITEMS_FILE}: column '{field}' is listed in {META_FILE} text_fields but missing",
-                        file=ITEMS_FILE,
-                        column=field,
-                    )
-                )
+        _listed_but_missing(ITEMS_FILE, meta.text_fields, "text_fields", usable[ITEMS_FILE], problems)
         if meta.media == "inline":
             for m in ("image", "audio"):
                 if m in meta.modalities and m not in usable[ITEMS_FILE]:

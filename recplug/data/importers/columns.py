@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recplug.data.errors import DatasetError
+from recplug.data.errors import DatasetError, raise_first_bad
 from recplug.data.id_map import build_map, needs_map
 
 DAY = 86400
@@ -41,17 +41,7 @@ def read_table(path: str | Path) -> pl.DataFrame:
 
 
 def _first_bad(frame: pl.DataFrame, column: str, bad: pl.Expr, file: str, expected: str) -> None:
-    """Raise naming the first row where `bad` holds (and how many such rows there are)."""
-    rows = frame.select(pl.col(column), bad.alias("_bad")).with_row_index("row").filter(pl.col("_bad"))
-    if rows.height:
-        first = rows.row(0, named=True)
-        raise DatasetError(
-            f"{file}: column '{column}' row {first['row']}: {first[column]!r} is not {expected} "
-            f"({rows.height} row(s) like it)",
-            file=file,
-            column=column,
-            row=first["row"],
-        )
+    raise_first_bad(frame, column, bad, file, f"is not {expected}")
 
 
 def parse_ids(frame: pl.DataFrame, column: str, file: str, mapping: pl.DataFrame | None = None):

@@ -21,7 +21,7 @@ from typing import Literal
 
 import polars as pl
 
-from recplug.data.errors import DatasetError
+from recplug.data.errors import DatasetError, raise_first_bad
 from recplug.data.id_map import write_map
 from recplug.data.importers.columns import (
     combine_text,
@@ -85,13 +85,13 @@ def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str
     return out
 
 
-def _required(frame: pl.DataFrame, columns: tuple[str, ...], file: str) -> None:
+def _required(frame: pl.DataFrame, columns: tuple[str, ...], file: str, what: str = "mapped column") -> None:
+    """Every one of `columns` is in `frame` (a mapped contract column, or a named source column)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        hint = f"; map it with --map {missing[0]}=SOURCE" if what == "mapped column" else ""
         raise DatasetError(
-            f"{file}: no column {missing} after mapping (has {frame.columns}); map it with --map {missing[0]}=SOURCE",
-            file=file,
-            column=missing[0],
+            f"{file}: no {what} {missing} (has {frame.columns}){hint}", file=file, column=missing[0]
         )
 
 
@@ -101,16 +101,10 @@ def _event_weights(frame: pl.DataFrame, weights: dict[str, float], file: str) ->
     if EVENT not in frame.columns:
         raise DatasetError(f"{file}: event weights need the event-type column: --map event=SOURCE", file=file)
     kinds = frame[EVENT].cast(pl.String)
-    unknown = frame.with_row_index("row").filter(kinds.is_not_null() & ~kinds.is_in(list(weights)))
-    if unknown.height:
-        first = unknown.row(0, named=True)
-        raise DatasetError(
-            f"{file}: column '{EVENT}' row {first['row']}: event type {first[EVENT]!r} has no weight "
-            f"(weights given for {sorted(weights)}; {unknown.height} row(s) like it)",
-            file=file,
-            column=EVENT,
-            row=first["row"],
-        )
+    unknown = kinds.is_not_null() & ~kinds.is_in(list(weights))
+    raise_first_bad(
+        frame, EVENT, unknown, file, f"is an event type with no weight (given: {sorted(weights)})"
+    )
     return frame.with_columns(kinds.replace_strict(weights, return_dtype=pl.Float32).alias("weight"))
 
 
@@ -180,13 +174,7 @@ def import_table(
         raise DatasetError(
             f"{log_file}: context columns {clash} are contract columns or mapped", file=log_file
         )
-    missing = [c for c in context if c not in raw.columns]
-    if missing:
-        raise DatasetError(
-            f"{log_file}: context column '{missing[0]}' is not in the file (has {raw.columns})",
-            file=log_file,
-            column=missing[0],
-        )
+    _required(raw, tuple(context), log_file, "context column")
     inter = _apply_mapping(raw, mapping, contract, log_file)
     _required(inter, ("user_id", "item_id", "ts"), log_file)
     if implicit is not None:
