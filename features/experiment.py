@@ -102,7 +102,11 @@ class RankingRun:
             "dataset": self.ds.meta.name,
             "interactions": file_hash(Path(data_dir) / INTERACTIONS_FILE),
             "max_history": self.cfg.max_history,
-        } | ({"negatives": self.cfg.negatives.model_dump()} if self.cfg.negatives else {})
+        } | (
+            {"negatives": self.cfg.negatives.model_dump(), "rows": imps.fingerprint()}
+            if self.cfg.negatives
+            else {}
+        )
         n_catalog = self.cfg.catalog_queries
         if n_catalog is None:
             n_catalog = DEFAULT_CATALOG_QUERIES if self.cfg.negatives else 0

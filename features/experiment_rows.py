@@ -105,6 +105,11 @@ def ranking_rows(
         mask = split_rows(imps, split)
         labels, users = imps.label[test][mask], imps.user_id[test][mask]
         what = f"test split '{split}'"
+        if len(labels) and labels.min() == labels.max():  # no metric of one label value is a result
+            undefined.append(
+                f"{what}: every one of its {len(labels):,} rows has label {labels[0]:g}: no metric reported"
+            )
+            continue
         for metric in METRICS:
             try:
                 draws = {

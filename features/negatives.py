@@ -140,8 +140,13 @@ def availability(item_ids: np.ndarray, created_ts: np.ndarray | None, first_logg
     """Per item: the first time it may be a negative, the earlier of its creation and its first logged
     event (int64 max when neither is known)."""
     never = np.iinfo(np.int64).max
-    first = np.where(np.isnan(first_logged), never, np.nan_to_num(first_logged)).astype(np.int64)
-    if created_ts is None:
-        return first
-    created = np.where(np.isnan(created_ts), never, np.nan_to_num(created_ts)).astype(np.int64)
-    return np.minimum(first, created)
+
+    def as_ts(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        out = np.full(values.shape, never, dtype=np.int64)
+        known = ~np.isnan(values)
+        out[known] = values[known].astype(np.int64)
+        return out
+
+    first = as_ts(first_logged)
+    return first if created_ts is None else np.minimum(first, as_ts(created_ts))
