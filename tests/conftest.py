@@ -50,6 +50,7 @@ def small_student_config(**kw):
         "checkpoint_every": 10,
         "log_every": 1,
         "stages": [{"name": "I", "steps": 150, "lr": 1e-3}],
+        "preset": "scratch",  # the suite's students are scratch ones unless a test asks for pretrained
     }
     return load_student_config(None, **{**base, **kw})
 

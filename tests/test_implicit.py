@@ -337,3 +337,26 @@ def test_ranking_on_sampled_negatives_names_the_sampler_and_reports_the_full_cat
     assert rows[("catalog_dlrm", "+match", "recall@50", "all")]["n"] == 60
     assert ("catalog_dlrm", "popularity (reference)", "ndcg@10", "all") in rows
     assert "hour_sin" in result.summary["context_dropped"]
+
+
+def test_context_columns_become_ranker_features_and_negatives_copy_their_events_context(tmp_path):
+    _write_purchases(tmp_path)
+    out = import_table(
+        tmp_path / "log.csv",
+        tmp_path / "ds",
+        mapping=MAPPING,
+        implicit="purchase",
+        context=["price", "channel"],
+    )
+    ds = load_dataset(out)
+    imps = load_impressions(ds, negatives=NegativeConfig(sampler="uniform", per_positive=1))
+    assert imps.sampled.sum() > 0 and len(imps.extra) == len(imps)
+    # a sampled negative carries the context of the event it was drawn for (same user, same ts)
+    frame = pl.DataFrame({"u": imps.user_id, "t": imps.ts, "s": imps.sampled}).hstack(imps.extra)
+    per_event = frame.group_by("u", "t").agg(pl.col("channel").n_unique())
+    assert (per_event["channel"] == 1).all()
+    context = ContextFeatures(ds.interactions, ds.meta.positive_rule.expr(), columns=ds.meta.context_columns)
+    assert {"price", "channel=shop", "channel=web"} <= set(context.names)
+    values = context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths, imps.extra)
+    web = values[:, context.names.index("channel=web")]
+    assert np.array_equal(web, (imps.extra["channel"] == "web").to_numpy().astype(np.float32))

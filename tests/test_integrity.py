@@ -59,6 +59,7 @@ def small_config():
     return load_student_config(
         None,
         model=SMALL_MODEL,
+        preset="scratch",
         batch_size=32,
         vocab_size=1000,
         checkpoint_every=50,

@@ -236,12 +236,21 @@ def test_config_errors_name_the_problem(tmp_path):
                 {"name": "x", "builder": "telepathy", "views": {"omni": {}}, "patterns": [["omni", "omni"]]}
             ]
         )
+    missing = _cfg(preset="pretrained", text_pretrained=str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="text_pretrained: folder .* does not exist"):
-        new_encoder(
-            type("R", (), {"cfg": _cfg(text_pretrained=str(tmp_path / "missing")), "tokenizer": [0] * 1000})()
-        )
+        new_encoder(_fake_run(missing))
     with pytest.raises(ValueError, match="model.audio_encoder: 'mp3' is not one of"):
-        new_encoder(type("R", (), {"cfg": _cfg(model={"audio_encoder": "mp3"}), "tokenizer": [0] * 1000})())
+        new_encoder(_fake_run(_cfg(model={"audio_encoder": "mp3"})))
+    with pytest.raises(ValueError, match="preset 'scratch' with pretrained folders"):
+        new_encoder(_fake_run(_cfg(text_pretrained=str(tmp_path))))
+
+
+def _fake_run(cfg):
+    """What `new_encoder` reads of a run: its config, tokenizer size and resolved preset."""
+    from recplug.student.presets import resolve_preset
+
+    preset = resolve_preset(cfg.preset, cfg.text_pretrained, cfg.image_pretrained, cfg.audio_pretrained)
+    return type("R", (), {"cfg": cfg, "tokenizer": [0] * 1000, "preset": preset})()
 
 
 def test_info_nce_masks_duplicates_of_the_positive():

@@ -1,15 +1,18 @@
-"""Student throughput on a dataset: items/s when embedding at batch 1, 64 and 512, training steps/s,
-and peak memory.
+"""Student throughput on a dataset, per preset (scratch, and pretrained when its weights are installed),
+in one run: items/s when embedding at batch 1, 64 and 512, training steps/s, and peak memory after each.
 
     python -m experiments.benchmarks.student_throughput --data runs/demo/data [--model runs/demo/student]
+        [--presets scratch pretrained] [--json out.json]
 
-Without --model a freshly initialised encoder of the default config is used (speed does not depend
-on the weights). The machine is shared: compare numbers measured in one run.
+Without --model a freshly initialised encoder of each preset is used (speed does not depend on the
+weights). The machine is shared: compare numbers measured in one run (peak RSS only grows: the
+pretrained column's includes the scratch one's).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 
 
-def main() -> None:
+def measure(preset: str, args) -> dict[str, float]:
     from recplug.student.embed import embed_entries
     from recplug.student.lightning import ContentModule
     from recplug.student.modeling import OmniEncoder
@@ -28,23 +31,18 @@ def main() -> None:
     from recplug.student.train_config import load_student_config
     from recplug.student.views import View
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True)
-    p.add_argument("--model", help="a trained student folder (optional)")
-    p.add_argument("--items", type=int, default=1024, help="items embedded per batch size")
-    p.add_argument("--steps", type=int, default=10)
-    args = p.parse_args()
-    cfg = load_student_config()
+    cfg = load_student_config(preset=preset)
     run = StudentRun.setup(args.data, Path(tempfile.mkdtemp()), cfg)
     enc = OmniEncoder.from_pretrained(str(Path(args.model) / "model")) if args.model else new_encoder(run)
-    rows = ["| measurement | value |", "|---|---|"]
+    out: dict[str, float] = {}
     n = min(args.items, len(run.store.item_ids))
     for batch in (1, 64, 512):
         count = min(n, 128) if batch == 1 else n
-        sub = np.arange(count)
         t0 = time.perf_counter()
-        embed_entries(enc, run.store, run.tokenizer, View(instruction="item"), rows=sub, batch=batch)
-        rows.append(f"| embed items/s, batch {batch} | {count / (time.perf_counter() - t0):,.0f} |")
+        embed_entries(
+            enc, run.store, run.tokenizer, View(instruction="item"), rows=np.arange(count), batch=batch
+        )
+        out[f"embed items/s, batch {batch}"] = count / (time.perf_counter() - t0)
     module = ContentModule(
         enc.train(),
         run.store,
@@ -58,7 +56,7 @@ def main() -> None:
         modality_loss_weight=cfg.modality_loss_weight,
         seed=0,
     )
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
     t0 = time.perf_counter()
     for step in range(args.steps):
         s = step % len(run.pairsets)
@@ -67,11 +65,38 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    rows.append(
-        f"| training steps/s (batch {cfg.batch_size}, sources in turn) | {args.steps / (time.perf_counter() - t0):.2f} |"
-    )
-    rows.append(f"| peak RSS (MiB) | {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} |")
-    print("\n".join(rows))
+    out[f"training steps/s (batch {cfg.batch_size})"] = args.steps / (time.perf_counter() - t0)
+    out["parameters (M), trainable"] = sum(p.numel() for p in enc.parameters() if p.requires_grad) / 1e6
+    out["peak RSS (MiB), cumulative"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    import json
+
+    from recplug.student.presets import installed_text_folder
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", help="a trained student folder (optional; one preset then)")
+    p.add_argument("--items", type=int, default=1024, help="items embedded per batch size")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--presets", nargs="+", default=["scratch", "pretrained"])
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args()
+    presets = [x for x in args.presets if x != "pretrained" or installed_text_folder() is not None]
+    if len(presets) < len(args.presets):
+        print("(pretrained preset skipped: its weights are not installed; make pretrained)")
+    torch.set_num_threads(torch.get_num_threads())
+    results = {preset: measure(preset, args) for preset in presets}
+    machine = f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    names = list(next(iter(results.values())))
+    print(f"Student throughput ({machine})\n")
+    print("| measurement | " + " | ".join(presets) + " |\n|---|" + "---|" * len(presets))
+    for name in names:
+        print(f"| {name} | " + " | ".join(f"{results[pr][name]:,.2f}" for pr in presets) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

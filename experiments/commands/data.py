@@ -123,11 +123,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", help="where to write describe.md/json and popularity.png (default: DIR/describe)")
     d.set_defaults(func=_describe)
 
-    im = cmds.add_parser("implicit", help="the implicit view of a dataset: its positives only, one event each")
+    im = cmds.add_parser(
+        "implicit", help="the implicit view of a dataset: its positives only, one event each"
+    )
     im.add_argument("src", help="a dataset folder")
     im.add_argument("--out", required=True)
-    im.add_argument("--label", default="play", help="the implicit label: play, purchase or weight (default play)")
-    im.add_argument("--day-level", action="store_true", help="floor every ts to its day (a user's day is a basket)")
+    im.add_argument(
+        "--label", default="play", help="the implicit label: play, purchase or weight (default play)"
+    )
+    im.add_argument(
+        "--day-level", action="store_true", help="floor every ts to its day (a user's day is a basket)"
+    )
     im.set_defaults(func=_implicit)
 
     imp = cmds.add_parser("import", help="import other data into a dataset folder")

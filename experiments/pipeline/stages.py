@@ -68,6 +68,15 @@ def _cached(folder: Path, key: dict, label: str, work) -> dict:
     return report
 
 
+def _write_rows(folder: Path, rows: list) -> dict:
+    """A part-stage's report: its rows in folder/metrics.json (what `_cached` reads back)."""
+    from recplug.data.io import atomic_write_text
+
+    report = {"rows": rows}
+    atomic_write_text(folder / "metrics.json", json.dumps(report, indent=2, default=float))
+    return report
+
+
 def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
     """The dataset folder and its cache key."""
     d = cfg.data
@@ -176,10 +185,17 @@ def student_stage(
         lambda: train_student(data_dir, paths.student, scfg, progress=cfg.progress),
     )
     rows = report["rows"]
-    notes = {k: report.get(k) for k in ("holdout", "evaluation")}
+    notes = {k: report.get(k) for k in ("holdout", "evaluation", "preset", "text_truncation")}
     notes["stage_variants"] = [f"stage {st.name}" for st in scfg.stages]  # the rows' variant per stage
+    cut = report.get("text_truncation") or {}
+    text = f"Preset: {report.get('preset', 'scratch (before presets)')}." + (
+        f" Item texts cut at {cut['max_text_tokens']} tokens (student.config.max_text_tokens): "
+        f"{cut['truncated']:,} of {cut['items']:,} items."
+        if cut
+        else ""
+    )
     return StageResult(
-        "student", rows, [Section("Student after each content stage", rows, COLUMNS)], notes=notes
+        "student", rows, [Section("Student after each content stage", rows, COLUMNS, text=text)], notes=notes
     ), key
 
 
@@ -197,7 +213,7 @@ def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: di
     """The CRE student (the pipeline's final student) and, when asked, the ablation variants; they
     share one prepared student run, built on first need."""
     from experiments.cre_ablation import COLUMNS, REFERENCE, run_ablation
-    from recplug.student.cre.train import prepare_student, train_cre
+    from recplug.student.cre.train import frozen_cre_rows, prepare_student, train_cre
 
     ccfg = cre_config(cfg, paths)
     key = {"stage": "cre", "config": ccfg.model_dump(mode="json"), "student": student_key}
@@ -216,6 +232,16 @@ def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: di
         )
 
     rows = _cached(paths.cre, key, "cre", train)["rows"]
+    if (paths.student / "frozen" / "embeddings.parquet").is_file():
+        rows += _cached(
+            paths.cre / "frozen",
+            key | {"part": "frozen baseline"},
+            "cre: frozen baseline",
+            lambda: _write_rows(
+                paths.cre / "frozen",
+                frozen_cre_rows(data_dir, paths.student, ccfg, run=prepared[0] if prepared else None),
+            ),
+        )["rows"]
     if cfg.cre.ablation:
         rows += run_ablation(
             data_dir,
@@ -239,6 +265,9 @@ def ranking_sources(cfg: PipelineConfig, paths: Paths, folds: Sequence[Paths] = 
         "student": [str(p.final_student) for p in runs],
         "content": [str(p.student) for p in runs],
     }
+    frozen = paths.student / "frozen"
+    if (frozen / "embeddings.parquet").is_file():  # the pretrained towers alone: never saw the logs
+        sources["frozen"] = [str(frozen)]
     if cfg.teachers.enabled:
         sources["id"] = [str(p.teacher("id")) for p in runs]
     return sources

@@ -36,7 +36,16 @@ class OmniConfig(PretrainedConfig):
             windows' embeddings.
         matryoshka_dims (`tuple[int]`, defaults to `(32, 64, 128)`): embedding prefixes the loss is
             applied to; the last must equal `hidden_size`.
-        text_pretrained (`str`, *optional*): a local BERT-family folder the fusion transformer starts from.
+        text_tower (`dict`, *optional*): architecture (a transformers config dict) of a pretrained text
+            tower whose token states, projected, replace the fusion's word embeddings (set from
+            `text_pretrained` by the training config; the weights come from the folder, then from the
+            student's own checkpoint).
+        image_tower (`dict`, *optional*): likewise for images (ViT, ConvNeXt, ... `pixel_values` in).
+        audio_tower (`dict`, *optional*): likewise for audio (Wav2Vec2 / HuBERT style, raw waveform in).
+        freeze_text / freeze_image / freeze_audio (`bool`, defaults to `True`): keep a pretrained tower's
+            weights fixed (in eval mode) while the rest trains.
+        image_mean / image_std (`list[float]`, *optional*): the image tower's pixel normalisation (from
+            its processor).
         dropout (`float`, defaults to 0.1): dropout of every tower.
 
     Example:
@@ -74,7 +83,14 @@ class OmniConfig(PretrainedConfig):
         audio_sample_rate: int = 8000,
         audio_window_seconds: float = 0.5,
         matryoshka_dims: tuple[int, ...] = (32, 64, 128),
-        text_pretrained: str | None = None,
+        text_tower: dict | None = None,
+        image_tower: dict | None = None,
+        audio_tower: dict | None = None,
+        freeze_text: bool = True,
+        freeze_image: bool = True,
+        freeze_audio: bool = True,
+        image_mean: list[float] | None = None,
+        image_std: list[float] | None = None,
         dropout: float = 0.1,
         **kwargs,
     ):
@@ -99,7 +115,9 @@ class OmniConfig(PretrainedConfig):
         self.audio_sample_rate = audio_sample_rate
         self.audio_window_seconds = audio_window_seconds
         self.matryoshka_dims = tuple(matryoshka_dims)
-        self.text_pretrained = text_pretrained
+        self.text_tower, self.image_tower, self.audio_tower = text_tower, image_tower, audio_tower
+        self.freeze_text, self.freeze_image, self.freeze_audio = freeze_text, freeze_image, freeze_audio
+        self.image_mean, self.image_std = image_mean, image_std
         self.dropout = dropout
         if max(self.matryoshka_dims) != hidden_size:
             raise ValueError(

@@ -29,6 +29,7 @@ from transformers.utils import ModelOutput
 
 from recplug.student.audio import build_audio_encoder
 from recplug.student.model_config import OmniConfig
+from recplug.student.towers import KINDS, build_tower, load_tower, masked_mean, tower_tokens, tower_width
 
 TEXT, VISION, AUDIO = 0, 1, 2  # token type ids in the fusion transformer
 
@@ -106,6 +107,15 @@ class OmniEncoder(PreTrainedModel):
             attention_probs_dropout_prob=c.dropout,
         )
         self.fusion = BertModel(fusion_cfg, add_pooling_layer=False)
+        # pretrained towers (architecture from the config; weights loaded by `load_towers`)
+        self.text_tower = build_tower(c.text_tower) if c.text_tower else None
+        self.text_proj = (
+            nn.Sequential(nn.Linear(tower_width(c.text_tower), c.hidden_size), nn.LayerNorm(c.hidden_size))
+            if c.text_tower
+            else None
+        )
+        self.image_tower = build_tower(c.image_tower) if c.image_tower else None
+        self.audio_tower = build_tower(c.audio_tower) if c.audio_tower else None
         self.vision = ViTModel(
             ViTConfig(
                 image_size=c.image_size,
@@ -119,10 +129,12 @@ class OmniEncoder(PreTrainedModel):
             ),
             add_pooling_layer=False,
         )
-        self.perceiver = Perceiver(c.perceiver_queries, c.vision_hidden_size, c.hidden_size)
+        vision_width = tower_width(c.image_tower) if c.image_tower else c.vision_hidden_size
+        self.perceiver = Perceiver(c.perceiver_queries, vision_width, c.hidden_size)
         self.audio = build_audio_encoder(c)
+        audio_width = tower_width(c.audio_tower) if c.audio_tower else c.audio_hidden_size
         self.audio_adapter = nn.Sequential(
-            nn.Linear(c.audio_hidden_size, c.hidden_size),
+            nn.Linear(audio_width, c.hidden_size),
             nn.GELU(),
             nn.Linear(c.hidden_size, c.hidden_size),
             nn.LayerNorm(c.hidden_size),
@@ -141,23 +153,81 @@ class OmniEncoder(PreTrainedModel):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
-    def load_text_pretrained(self, folder: str) -> None:
-        """Replace the fusion transformer with a local pretrained BERT-family folder (no download)."""
-        self.fusion = BertModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
-        if self.fusion.config.hidden_size != self.config.hidden_size:
-            raise ValueError(
-                f"{folder}: hidden_size {self.fusion.config.hidden_size} does not match the student's "
-                f"hidden_size {self.config.hidden_size}; set hidden_size (and matryoshka_dims) to match"
-            )
+    def load_towers(self, folders: dict[str, str]) -> None:
+        """Pretrained weights into the towers the config declares ({"text": folder, ...})."""
+        for kind, folder in folders.items():
+            if getattr(self, f"{kind}_tower") is None:
+                raise ValueError(f"{kind}_pretrained: the model config declares no {kind} tower")
+            setattr(self, f"{kind}_tower", load_tower(folder, kind))
+        self.train(self.training)
 
-    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, samples) -> (B, 1, H): each fixed window encoded (a short clip zero-padded to one
-        window), windows averaged, then the adapter."""
+    def frozen(self, kind: str) -> bool:
+        return getattr(self, f"{kind}_tower") is not None and getattr(self.config, f"freeze_{kind}")
+
+    def train(self, mode: bool = True) -> OmniEncoder:
+        """Frozen towers stay in eval mode (no dropout) and out of the optimiser's gradients."""
+        super().train(mode)
+        for kind in KINDS:
+            if self.frozen(kind):
+                tower = getattr(self, f"{kind}_tower")
+                tower.eval()
+                tower.requires_grad_(False)
+        return self
+
+    def _tower(self, kind: str, **inputs) -> torch.Tensor:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen(kind)):
+            return tower_tokens(getattr(self, f"{kind}_tower"), **inputs)
+
+    def tower_embeddings(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The towers' own item embeddings, no fusion (the frozen baseline): per present modality the
+        mean of its tower's token states, L2-normalised, concatenated (zeros where absent)."""
+        parts = []
+        if self.text_tower is not None:
+            hidden = self._tower(
+                "text", input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+            )
+            parts.append(F.normalize(masked_mean(hidden, inputs["attention_mask"]), dim=-1))
+        if self.image_tower is not None:
+            hidden = self._tower("image", pixel_values=self._pixels(inputs["pixel_values"]))
+            parts.append(F.normalize(hidden.mean(1), dim=-1) * inputs["has_image"][:, None])
+        if self.audio_tower is not None:
+            pooled = self.encode_audio_windows(self._audio_in(inputs["audio_values"]))
+            parts.append(F.normalize(pooled, dim=-1) * inputs["has_audio"][:, None])
+        if not parts:
+            raise ValueError("the student has no pretrained tower: no frozen baseline")
+        return F.normalize(torch.cat(parts, -1), dim=-1)
+
+    def _pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] standardised: by the image tower's processor statistics when there is one,
+        else to about zero mean / unit variance (what the ViT expects)."""
+        if self.image_tower is not None and self.config.image_mean:
+            mean = torch.tensor(self.config.image_mean, dtype=pixel_values.dtype)[None, :, None, None]
+            std = torch.tensor(self.config.image_std, dtype=pixel_values.dtype)[None, :, None, None]
+            return (pixel_values - mean) / std
+        return (pixel_values - 0.5) / 0.25
+
+    @staticmethod
+    def _audio_in(audio_values: torch.Tensor) -> torch.Tensor:
+        """Each clip zero mean, unit variance (what wav2vec2-style encoders expect)."""
+        audio_std = audio_values.std(dim=1, keepdim=True).clamp(min=1e-5)
+        return (audio_values - audio_values.mean(dim=1, keepdim=True)) / audio_std
+
+    def encode_audio_windows(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, A): each fixed window encoded (a short clip zero-padded to one window)
+        by the audio encoder (or the pretrained tower), windows averaged."""
         w = self.config.audio_window
         n = max(-(-audio.shape[1] // w), 1)
         audio = F.pad(audio, (0, n * w - audio.shape[1]))
-        pooled = self.audio(audio.reshape(audio.shape[0] * n, w))  # (B * n, A)
-        return self.audio_adapter(pooled.reshape(audio.shape[0], n, -1).mean(1))[:, None, :]
+        windows = audio.reshape(audio.shape[0] * n, w)
+        if self.audio_tower is not None:
+            pooled = self._tower("audio", input_values=windows).mean(1)
+        else:
+            pooled = self.audio(windows)  # (B * n, A)
+        return pooled.reshape(audio.shape[0], n, -1).mean(1)
+
+    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, 1, H): the windows' mean encoding through the adapter, one token."""
+        return self.audio_adapter(self.encode_audio_windows(audio))[:, None, :]
 
     def forward(
         self,
@@ -172,14 +242,18 @@ class OmniEncoder(PreTrainedModel):
         audio_values (B, samples); has_image / has_audio: (B,) bool. Rows without a modality carry
         placeholder media that is masked out."""
         bsz = input_ids.shape[0]
-        word = self.fusion.get_input_embeddings()(input_ids)
-        # standardise inputs as the encoders expect (ViT: about zero mean / unit variance pixels;
-        # wav2vec2: each clip zero mean, unit variance) so item differences are not lost in the bias
-        pixels = (pixel_values - 0.5) / 0.25
-        audio_std = audio_values.std(dim=1, keepdim=True).clamp(min=1e-5)
-        audio_in = (audio_values - audio_values.mean(dim=1, keepdim=True)) / audio_std
-        vision = self.perceiver(self.vision(pixel_values=pixels).last_hidden_state)  # (B, Q, H)
-        audio = self.encode_audio(audio_in)  # (B, 1, H)
+        if self.text_tower is not None:
+            word = self.text_proj(self._tower("text", input_ids=input_ids, attention_mask=attention_mask))
+        else:
+            word = self.fusion.get_input_embeddings()(input_ids)
+        # standardise inputs as the encoders expect so item differences are not lost in the bias
+        pixels = self._pixels(pixel_values)
+        if self.image_tower is not None:
+            patches = self._tower("image", pixel_values=pixels)
+        else:
+            patches = self.vision(pixel_values=pixels).last_hidden_state
+        vision = self.perceiver(patches)  # (B, Q, H)
+        audio = self.encode_audio(self._audio_in(audio_values))  # (B, 1, H)
         tokens = torch.cat([audio, vision, word], dim=1)
         q = vision.shape[1]
         types = torch.cat(

@@ -20,6 +20,7 @@ from recplug.student.evaluate import EvalPairs, build_eval_pairs
 from recplug.student.holdout import StudentHoldout
 from recplug.student.items import ItemStore, load_items, with_rendered_media
 from recplug.student.model_config import OmniConfig
+from recplug.student.presets import ResolvedPreset, resolve_preset
 from recplug.student.sources import PairSet, build_pairs, coengagement_pairs
 from recplug.student.tokenizer import load_tokenizer, train_tokenizer
 from recplug.student.train_config import StudentConfig
@@ -41,6 +42,7 @@ class StudentRun:
         ds: the whole dataset (the test period included, for evaluation).
         holdout: the splits: cut-off, validation window, trainable items, query splits.
         validation: what balancing compares the sources with: item rows and query texts.
+        preset: which towers start pretrained, from which folders (`recplug.student.presets`).
     """
 
     cfg: StudentConfig
@@ -52,6 +54,7 @@ class StudentRun:
     ds: Dataset
     holdout: StudentHoldout
     validation: tuple[np.ndarray, list[str]]
+    preset: ResolvedPreset
 
     @property
     def cutoff(self) -> int:
@@ -72,7 +75,8 @@ class StudentRun:
         """Load and prepare everything once; the tokenizer is trained (and saved in `out`) unless the
         config names one or `out` holds one already."""
         ds = load_dataset(data_dir)
-        model_cfg = OmniConfig(**cfg.model)
+        preset = resolve_preset(cfg.preset, cfg.text_pretrained, cfg.image_pretrained, cfg.audio_pretrained)
+        model_cfg = OmniConfig(**model_keys(cfg, preset))
         store = load_items(
             dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media
         )
@@ -86,8 +90,10 @@ class StudentRun:
             category_holdout=cfg.category_holdout,
             transductive=cfg.transductive,
         )
-        if cfg.tokenizer:
-            tokenizer = load_tokenizer(cfg.tokenizer)
+        if cfg.tokenizer or "text" in preset.folders:  # a text tower reads its own tokenizer's ids
+            tokenizer = load_tokenizer(cfg.tokenizer or preset.folders["text"])
+            if rank_zero_only.rank == 0 and not (out / "tokenizer").is_dir():
+                tokenizer.save_pretrained(str(out / "tokenizer"))  # the run folder is self-contained
         elif (out / "tokenizer").is_dir():
             tokenizer = load_tokenizer(out / "tokenizer")
         else:
@@ -135,6 +141,7 @@ class StudentRun:
             ds,
             holdout,
             validation_sets(ds, store, holdout, trained),
+            preset,
         )
 
 
@@ -183,3 +190,19 @@ def dataset_items(ds) -> pl.DataFrame:
 
         return with_rendered_media(ds.items, World.from_dataset(ds.root).render_media)
     return ds.items
+
+
+def model_keys(cfg: StudentConfig, preset: ResolvedPreset) -> dict:
+    """The student's `OmniConfig` keys: the config's own, plus each pretrained tower's architecture,
+    its freezing and (images) its processor's size and normalisation unless the config sets them."""
+    from recplug.student.towers import processor_settings, tower_config
+
+    keys = dict(cfg.model)
+    for kind, folder in preset.folders.items():
+        keys[f"{kind}_tower"] = tower_config(folder, kind)
+        keys[f"freeze_{kind}"] = getattr(cfg, f"freeze_{kind}")
+        if kind == "image":
+            keys = processor_settings(folder) | keys
+    if "text" in preset.folders:
+        keys.setdefault("vocab_size", 8)  # the fusion's own word embeddings are unused
+    return keys

@@ -63,3 +63,18 @@ def tfidf_rows(run: StudentRun) -> list[MetricRow]:
     rows = evaluate_embeddings(tf.items, queries, graded, ep, run.store, "tfidf baseline", seed=run.cfg.seed)
     chance = probe_chance_rows(run.store.item_ids, run.truth) if run.truth else []
     return rows + world_rows(run, tf.items, queries, "tfidf baseline") + chance
+
+
+def text_truncation(run: StudentRun) -> dict:
+    """How many items' text (as the item view sees it, instruction included) is longer than
+    `max_text_tokens` and cut: counted for report.md."""
+    from recplug.student.views import Encoding, Entries, encode_inputs
+
+    rows = np.arange(len(run.store.item_ids))
+    truncated = 0
+    for lo in range(0, len(rows), 2048):
+        entries = [Entries(run.cfg.item_view, item_rows=rows[lo : lo + 2048])]
+        truncated += encode_inputs(
+            run.store, run.tokenizer, entries, Encoding(max_text_tokens=run.cfg.max_text_tokens)
+        )[1]["truncated_texts"]
+    return {"items": len(rows), "truncated": int(truncated), "max_text_tokens": run.cfg.max_text_tokens}

@@ -20,12 +20,15 @@ import torch
 from recplug.data.io import atomic_write_text
 from recplug.student.export import export_student
 from recplug.student.fit import fit_resumable, is_main_process, start_or_resume
+from recplug.student.frozen import FOLDER as FROZEN_FOLDER
+from recplug.student.frozen import VARIANT as FROZEN_VARIANT
+from recplug.student.frozen import FrozenTowers, export_frozen
 from recplug.student.hard_negatives import HardNegativeRefresh
 from recplug.student.lightning import ContentModule, SourceStepData
 from recplug.student.model_config import OmniConfig
 from recplug.student.modeling import OmniEncoder
-from recplug.student.run import StudentRun
-from recplug.student.run_metrics import evaluate_student, tfidf_rows
+from recplug.student.run import StudentRun, model_keys
+from recplug.student.run_metrics import evaluate_student, text_truncation, tfidf_rows
 from recplug.student.stage_sources import compute_balance, stage_weights
 from recplug.student.train_config import StageSpec, StudentConfig
 
@@ -36,12 +39,11 @@ warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).
 
 
 def new_encoder(run: StudentRun) -> OmniEncoder:
+    """A fresh student: random fusion and scratch towers, pretrained towers from their folders."""
     torch.manual_seed(run.cfg.seed)
-    enc = OmniEncoder(OmniConfig(vocab_size=len(run.tokenizer), **run.cfg.model))
-    if run.cfg.text_pretrained:
-        if not Path(run.cfg.text_pretrained).is_dir():
-            raise ValueError(f"text_pretrained: folder {run.cfg.text_pretrained} does not exist")
-        enc.load_text_pretrained(run.cfg.text_pretrained)
+    keys = {"vocab_size": len(run.tokenizer)} | model_keys(run.cfg, run.preset)
+    enc = OmniEncoder(OmniConfig(**keys))
+    enc.load_towers(run.preset.folders)
     return enc
 
 
@@ -140,6 +142,11 @@ def train_student(
     rows_final, emb = evaluate_student(run, encoder, "student")
     export_student(run, encoder, emb)
     rows_final += tfidf_rows(run)
+    if run.preset.folders:  # the pretrained towers alone, untrained: what recplug adds over them
+        frozen = FrozenTowers(new_encoder(run))
+        frozen_rows, frozen_emb = evaluate_student(run, frozen, FROZEN_VARIANT)
+        export_frozen(run, frozen, frozen_emb, out / FROZEN_FOLDER)
+        rows_final += frozen_rows
     report = {
         "rows": all_rows + rows_final,
         "sources": [p.spec.name for p in run.pairsets],
@@ -147,6 +154,8 @@ def train_student(
         "items": run.store.report,
         "holdout": run.holdout.summary() | {"validation_coengagement_pairs": len(run.validation[0])},
         "evaluation": run.eval_pairs.report,
+        "preset": run.preset.describe(),
+        "text_truncation": text_truncation(run),
     }
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float))
     return report

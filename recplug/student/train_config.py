@@ -52,9 +52,24 @@ class StudentConfig(BaseModel):
     tokenizer: str | None = Field(
         None, description="local tokenizer folder; default: train one on the dataset"
     )
-    text_pretrained: str | None = Field(
-        None, description="local BERT-family folder for the fusion transformer"
+    preset: Literal["auto", "scratch", "pretrained"] = Field(
+        "auto",
+        description="'scratch': every tower trained from nothing; 'pretrained': the installed text checkpoint "
+        "(and any *_pretrained folder) as towers; 'auto': pretrained when weights are installed or given",
     )
+    text_pretrained: str | None = Field(
+        None,
+        description="local Hugging Face text model folder (BERT / MiniLM family, safetensors) as the text tower",
+    )
+    image_pretrained: str | None = Field(
+        None, description="local Hugging Face vision model folder (ViT, ConvNeXt, ...) as the image tower"
+    )
+    audio_pretrained: str | None = Field(
+        None, description="local Hugging Face audio model folder (Wav2Vec2 / HuBERT style) as the audio tower"
+    )
+    freeze_text: bool = Field(True, description="keep the pretrained text tower fixed (False: fine-tune it)")
+    freeze_image: bool = Field(True, description="keep the pretrained image tower fixed")
+    freeze_audio: bool = Field(True, description="keep the pretrained audio tower fixed")
     sources: list[SourceSpec] = Field(default_factory=default_sources)
     stages: list[StageSpec] = Field(
         default_factory=lambda: [

@@ -207,3 +207,20 @@ def content_only_rows(
     teachers = [load_teacher_targets(t, run.store) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(encoder.config.hidden_size, "mean")
     return evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))[0]
+
+
+def frozen_cre_rows(
+    data_dir, student_dir, teachers_cfg: CREConfig, run: StudentRun | None = None
+) -> list[MetricRow]:
+    """The same CRE metrics for the pretrained towers alone (the frozen baseline, mean-pooled
+    histories): what CRE has to beat besides the content-only student."""
+    from recplug.student.frozen import VARIANT, FrozenTowers
+    from recplug.student.train import new_encoder
+
+    run, _ = load_student(student_dir, data_dir, Path(student_dir), run)
+    if not run.preset.folders:
+        return []
+    frozen = FrozenTowers(new_encoder(run))
+    teachers = [load_teacher_targets(t, run.store) for t in teachers_cfg.teachers]
+    seq = SequenceEncoder(frozen.config.hidden_size, "mean")
+    return evaluate_cre(run, run.ds, frozen, seq, teachers, VARIANT, ground_truth_of(data_dir))[0]

