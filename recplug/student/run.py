@@ -75,7 +75,13 @@ class StudentRun:
         """Load and prepare everything once; the tokenizer is trained (and saved in `out`) unless the
         config names one or `out` holds one already."""
         ds = load_dataset(data_dir)
-        preset = resolve_preset(cfg.preset, cfg.text_pretrained, cfg.image_pretrained, cfg.audio_pretrained)
+        preset = resolve_preset(
+            cfg.preset,
+            cfg.text_pretrained,
+            cfg.image_pretrained,
+            cfg.audio_pretrained,
+            tuple(m for m in cfg.item_view.modalities if m in ds.meta.modalities),
+        )
         model_cfg = OmniConfig(**model_keys(cfg, preset))
         store = load_items(
             dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media

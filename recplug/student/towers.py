@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
+import recplug.student.efficientnet_lite  # noqa: F401  (registers EfficientNet-Lite with AutoModel)
+
 KINDS = ("text", "image", "audio")
 
 
