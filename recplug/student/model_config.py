@@ -46,6 +46,8 @@ class OmniConfig(PretrainedConfig):
             weights fixed (in eval mode) while the rest trains.
         image_mean / image_std (`list[float]`, *optional*): the image tower's pixel normalisation (from
             its processor).
+        frozen_text_cache_mb (`int`, defaults to 512): memory for the token states of a frozen text
+            tower, kept per distinct text (each text is encoded once; the oldest go first).
         dropout (`float`, defaults to 0.1): dropout of every tower.
 
     Example:
@@ -91,6 +93,7 @@ class OmniConfig(PretrainedConfig):
         freeze_audio: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        frozen_text_cache_mb: int = 512,
         dropout: float = 0.1,
         **kwargs,
     ):
@@ -118,6 +121,7 @@ class OmniConfig(PretrainedConfig):
         self.text_tower, self.image_tower, self.audio_tower = text_tower, image_tower, audio_tower
         self.freeze_text, self.freeze_image, self.freeze_audio = freeze_text, freeze_image, freeze_audio
         self.image_mean, self.image_std = image_mean, image_std
+        self.frozen_text_cache_mb = frozen_text_cache_mb
         self.dropout = dropout
         if max(self.matryoshka_dims) != hidden_size:
             raise ValueError(

@@ -29,7 +29,15 @@ from transformers.utils import ModelOutput
 
 from recplug.student.audio import build_audio_encoder
 from recplug.student.model_config import OmniConfig
-from recplug.student.towers import KINDS, build_tower, load_tower, masked_mean, tower_tokens, tower_width
+from recplug.student.towers import (
+    KINDS,
+    FrozenTextCache,
+    build_tower,
+    load_tower,
+    masked_mean,
+    tower_tokens,
+    tower_width,
+)
 
 TEXT, VISION, AUDIO = 0, 1, 2  # token type ids in the fusion transformer
 
@@ -175,6 +183,10 @@ class OmniEncoder(PreTrainedModel):
         return self
 
     def _tower(self, kind: str, **inputs) -> torch.Tensor:
+        if kind == "text" and self.frozen("text"):  # each distinct text through the frozen tower once
+            if getattr(self, "_text_cache", None) is None:
+                self._text_cache = FrozenTextCache(self.config.frozen_text_cache_mb)
+            return self._text_cache(self.text_tower, inputs["input_ids"], inputs["attention_mask"])
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen(kind)):
             return tower_tokens(getattr(self, f"{kind}_tower"), **inputs)
 

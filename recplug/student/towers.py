@@ -111,3 +111,49 @@ def processor_settings(folder: str | Path) -> dict:
     if isinstance(size, int):
         out["image_size"] = size
     return {k: v for k, v in out.items() if v is not None}
+
+
+class FrozenTextCache:
+    """Token states of a frozen text tower, per distinct token sequence: a frozen tower gives the same
+    states for the same ids, and items come back every step and every evaluation, so each distinct
+    text is encoded once. Bounded (`max_mb`; the oldest entries go first)."""
+
+    def __init__(self, max_mb: int = 512):
+        from collections import OrderedDict
+
+        self.max_bytes, self.bytes = max_mb * 2**20, 0
+        self.entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __call__(
+        self, tower: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        lengths = attention_mask.sum(1).tolist()
+        keys = [input_ids[i, : max(n, 1)].numpy().tobytes() for i, n in enumerate(lengths)]
+        missing = [i for i, k in enumerate(keys) if k not in self.entries]
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            rows = torch.as_tensor(missing)
+            width = max(max(lengths[i] for i in missing), 1)
+            with torch.no_grad():
+                states = tower_tokens(
+                    tower, input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width]
+                )
+            for j, i in enumerate(missing):
+                if keys[i] not in self.entries:
+                    value = states[j, : max(lengths[i], 1)].clone()
+                    self.entries[keys[i]] = value
+                    self.bytes += value.numel() * value.element_size()
+            while self.bytes > self.max_bytes and len(self.entries) > 1:
+                _, old = self.entries.popitem(last=False)
+                self.bytes -= old.numel() * old.element_size()
+        width = next(iter(self.entries.values())).shape[-1]
+        out = torch.zeros(len(keys), input_ids.shape[1], width)
+        for i, k in enumerate(keys):
+            value = self.entries.get(k)
+            if value is None:  # evicted in this very call (a batch larger than the cache): recompute
+                with torch.no_grad():
+                    value = tower_tokens(tower, input_ids=input_ids[i : i + 1, : max(lengths[i], 1)])[0]
+            out[i, : len(value)] = value
+        return out
