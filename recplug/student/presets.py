@@ -31,7 +31,14 @@ def cache_dir() -> Path:
     """Where converted checkpoints are kept ($RECPLUG_CACHE, default ~/.cache/recplug)."""
     import os
 
-    return Path(os.environ.get("RECPLUG_CACHE", Path.home() / ".cache" / "recplug"))
+    folder = Path(os.environ.get("RECPLUG_CACHE", Path.home() / ".cache" / "recplug"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    except OSError:  # a read-only home: the system's temporary folder
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "recplug"
 
 
 def installed_image_folder() -> Path | None:
