@@ -360,3 +360,14 @@ def test_context_columns_become_ranker_features_and_negatives_copy_their_events_
     values = context(imps.user_id, imps.item_id, imps.ts, imps.hist.lengths, imps.extra)
     web = values[:, context.names.index("channel=web")]
     assert np.array_equal(web, (imps.extra["channel"] == "web").to_numpy().astype(np.float32))
+
+
+def test_exposure_negatives_were_engaged_by_someone_that_day():
+    users, items, ts, period, catalog, available = _toy_log(n=6000)
+    neg = sample_negatives(users, items, ts, period, catalog, available, NegativeConfig(sampler="exposure"))
+    shown = set(zip((ts // DAY).tolist(), items.tolist(), strict=True))
+    same_day = np.mean(
+        [(t // DAY, i) in shown for t, i in zip(neg.ts.tolist(), neg.item_id.tolist(), strict=True)]
+    )
+    uniform = neg.stats["drawn_uniformly_after_rejections"] / max(neg.stats["negatives"], 1)
+    assert same_day >= 0.95 - uniform, (same_day, uniform)

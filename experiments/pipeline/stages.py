@@ -209,9 +209,12 @@ def cre_config(cfg: PipelineConfig, paths: Paths):
     return load_cre_config(None, **({"teachers": teachers} | cfg.cre.config))
 
 
-def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: dict) -> StageResult:
-    """The CRE student (the pipeline's final student) and, when asked, the ablation variants; they
-    share one prepared student run, built on first need."""
+def cre_stage(
+    cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: dict, frozen: bool = True
+) -> StageResult:
+    """The CRE student (the pipeline's final student) and, when asked, the ablation variants and (with
+    a pretrained student) the frozen baseline's CRE row; they share one prepared student run, built on
+    first need."""
     from experiments.cre_ablation import COLUMNS, REFERENCE, run_ablation
     from recplug.student.cre.train import frozen_cre_rows, prepare_student, train_cre
 
@@ -232,7 +235,7 @@ def cre_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, student_key: di
         )
 
     rows = _cached(paths.cre, key, "cre", train)["rows"]
-    if (paths.student / "frozen" / "embeddings.parquet").is_file():
+    if frozen and (paths.student / "frozen" / "embeddings.parquet").is_file():
         rows += _cached(
             paths.cre / "frozen",
             key | {"part": "frozen baseline"},
@@ -309,7 +312,7 @@ def fold_stages(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dic
             teachers_stage(fold_cfg, fold, view, key)
         _, student_key = student_stage(fold_cfg, fold, view, key)
         if cfg.cre.enabled:
-            cre_stage(fold_cfg, fold, view, student_key)
+            cre_stage(fold_cfg, fold, view, student_key, frozen=False)  # its rows are the main run's
         out.append(fold)
     return out
 
