@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import small_student_config
+from conftest import SMALL_MODEL, small_student_config
 
 from recplug.student.presets import installed_text_folder, resolve_preset
 from recplug.student.towers import check_folder
@@ -141,6 +141,129 @@ def test_image_and_audio_towers_load_from_local_folders_and_feed_the_fusion(tmp_
         assert enc.perceiver.queries.grad is not None  # what sits on the frozen tower trains
         frozen = enc.tower_embeddings(inputs)
         assert frozen.shape[1] == enc.perceiver.attn.embed_dim + 32
+
+
+@pytest.mark.parametrize("family", ["ast", "whisper"])
+def test_spectrogram_audio_towers_take_their_own_feature_extractors_input(tmp_path, family):
+    """AST and Whisper's encoder: the checkpoint's feature extractor makes their input from each
+    waveform window (resampled to its rate), the settings travel with the saved student, and Whisper
+    pools only the tokens that cover the window, not its 30 s padding."""
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTModel,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperModel,
+    )
+
+    from recplug.student.audio_tower_input import audio_processor_config
+    from recplug.student.model_config import OmniConfig
+    from recplug.student.modeling import OmniEncoder
+    from recplug.student.towers import tower_config
+
+    torch.manual_seed(0)
+    size = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64}
+    if family == "ast":
+        model = ASTModel(ASTConfig(**size, num_mel_bins=16, max_length=64, patch_size=8))
+        extractor = ASTFeatureExtractor(num_mel_bins=16, max_length=64, sampling_rate=16000)
+    else:
+        model = WhisperModel(
+            WhisperConfig(
+                d_model=32,
+                encoder_layers=1,
+                decoder_layers=1,
+                encoder_attention_heads=4,
+                decoder_attention_heads=4,
+                encoder_ffn_dim=64,
+                decoder_ffn_dim=64,
+                num_mel_bins=16,
+                max_source_positions=100,
+                max_target_positions=8,
+                vocab_size=16,
+                pad_token_id=1,
+                bos_token_id=2,
+                eos_token_id=3,
+                decoder_start_token_id=2,
+            )
+        )
+        extractor = WhisperFeatureExtractor(feature_size=16, chunk_length=2, sampling_rate=16000)
+    folder = _tiny_checkpoint(tmp_path / family, model)
+    extractor.save_pretrained(folder)
+    cfg = OmniConfig(
+        hidden_size=64,
+        matryoshka_dims=(32, 64),
+        vocab_size=100,
+        audio_tower=tower_config(folder, "audio"),
+        audio_processor=audio_processor_config(folder),
+    )
+    enc = OmniEncoder(cfg)
+    enc.load_towers({"audio": folder})
+    windows = torch.randn(3, cfg.audio_window)  # 0.5 s at 8 kHz: resampled to 16 kHz
+    tower_in = enc.audio_tower_input(windows)
+    key = "input_values" if family == "ast" else "input_features"
+    assert set(tower_in) == {key}
+    expected = (3, 64, 16) if family == "ast" else (3, 16, 200)
+    assert tuple(tower_in[key].shape) == expected
+    kept = enc.audio_tower_input.signal_tokens(100, cfg.audio_window)
+    assert kept == (100 if family == "ast" else 25)  # Whisper: 0.5 s of a 2 s chunk
+    inputs = {
+        "input_ids": torch.randint(5, 100, (3, 6)),
+        "attention_mask": torch.ones(3, 6, dtype=torch.long),
+        "pixel_values": torch.rand(3, 3, 32, 32),
+        "has_image": torch.zeros(3, dtype=torch.bool),
+        "audio_values": torch.randn(3, 2 * cfg.audio_window),
+        "has_audio": torch.tensor([True, True, False]),
+    }
+    enc.train()
+    out = enc(**inputs)
+    out.embedding.sum().backward()
+    assert torch.isfinite(out.embedding).all() and enc.audio_adapter[0].weight.grad is not None
+    assert not any(p.requires_grad for p in enc.audio_tower.parameters())
+    enc.eval()
+    enc.save_pretrained(tmp_path / "saved")
+    again = OmniEncoder.from_pretrained(str(tmp_path / "saved")).eval()
+    with torch.no_grad():
+        assert torch.allclose(enc.tower_embeddings(inputs), again.tower_embeddings(inputs), atol=1e-5)
+        assert torch.allclose(enc(**inputs).embedding, again(**inputs).embedding, atol=1e-5)
+
+
+def test_a_student_trains_on_the_world_with_a_pretrained_ast_audio_tower(tiny_dir, tmp_path):
+    """End to end: `audio_pretrained` names a local AST folder; the student trains, exports, and the
+    frozen baseline comes from the AST tower alone."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
+
+    from recplug.student.train import train_student
+
+    torch.manual_seed(0)
+    folder = _tiny_checkpoint(
+        tmp_path / "ast",
+        ASTModel(
+            ASTConfig(
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=4,
+                intermediate_size=64,
+                num_mel_bins=16,
+                max_length=64,
+                patch_size=8,
+            )
+        ),
+    )
+    ASTFeatureExtractor(num_mel_bins=16, max_length=64, sampling_rate=16000).save_pretrained(folder)
+    cfg = small_student_config(  # images at 32 px: the installed EfficientNet-Lite0 joins on the world
+        preset="pretrained",
+        audio_pretrained=folder,
+        model={**SMALL_MODEL, "image_size": 32},
+        stages=[{"name": "I", "steps": 6, "lr": 1e-3}],
+    )
+    report = train_student(tiny_dir, tmp_path / "run", cfg, progress=False)
+    assert "audio:" in report["preset"]
+    assert "frozen encoder" in {r["variant"] for r in report["rows"]}
+    from recplug.student.modeling import OmniEncoder
+
+    saved = OmniEncoder.from_pretrained(str(tmp_path / "run" / "model"))
+    assert saved.config.audio_processor["feature_extractor_type"] == "ASTFeatureExtractor"
 
 
 def test_pickled_only_or_missing_folders_are_refused_with_one_line(tmp_path):

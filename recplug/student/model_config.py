@@ -41,7 +41,10 @@ class OmniConfig(PretrainedConfig):
             `text_pretrained` by the training config; the weights come from the folder, then from the
             student's own checkpoint).
         image_tower (`dict`, *optional*): likewise for images (ViT, ConvNeXt, ... `pixel_values` in).
-        audio_tower (`dict`, *optional*): likewise for audio (Wav2Vec2 / HuBERT style, raw waveform in).
+        audio_tower (`dict`, *optional*): likewise for audio (Wav2Vec2 / HuBERT: the waveform in; AST,
+            Whisper's encoder: their own spectrogram features in).
+        audio_processor (`dict`, *optional*): the audio tower's feature-extractor settings (its
+            `preprocessor_config.json`), which make its input from each waveform window.
         freeze_text / freeze_image / freeze_audio (`bool`, defaults to `True`): keep a pretrained tower's
             weights fixed (in eval mode) while the rest trains.
         image_mean / image_std (`list[float]`, *optional*): the image tower's pixel normalisation (from
@@ -88,6 +91,7 @@ class OmniConfig(PretrainedConfig):
         text_tower: dict | None = None,
         image_tower: dict | None = None,
         audio_tower: dict | None = None,
+        audio_processor: dict | None = None,
         freeze_text: bool = True,
         freeze_image: bool = True,
         freeze_audio: bool = True,
@@ -119,6 +123,7 @@ class OmniConfig(PretrainedConfig):
         self.audio_window_seconds = audio_window_seconds
         self.matryoshka_dims = tuple(matryoshka_dims)
         self.text_tower, self.image_tower, self.audio_tower = text_tower, image_tower, audio_tower
+        self.audio_processor = audio_processor
         self.freeze_text, self.freeze_image, self.freeze_audio = freeze_text, freeze_image, freeze_audio
         self.image_mean, self.image_std = image_mean, image_std
         self.frozen_text_cache_mb = frozen_text_cache_mb

@@ -28,6 +28,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from recplug.student.audio import build_audio_encoder
+from recplug.student.audio_tower_input import AudioTowerInput
 from recplug.student.model_config import OmniConfig
 from recplug.student.towers import (
     KINDS,
@@ -124,6 +125,9 @@ class OmniEncoder(PreTrainedModel):
         )
         self.image_tower = build_tower(c.image_tower) if c.image_tower else None
         self.audio_tower = build_tower(c.audio_tower) if c.audio_tower else None
+        self.audio_tower_input = (
+            AudioTowerInput(c.audio_processor, c.audio_sample_rate) if c.audio_tower else None
+        )
         self.vision = ViTModel(
             ViTConfig(
                 image_size=c.image_size,
@@ -232,7 +236,8 @@ class OmniEncoder(PreTrainedModel):
         audio = F.pad(audio, (0, n * w - audio.shape[1]))
         windows = audio.reshape(audio.shape[0] * n, w)
         if self.audio_tower is not None:
-            pooled = self._tower("audio", input_values=windows).mean(1)
+            hidden = self._tower("audio", **self.audio_tower_input(windows))
+            pooled = hidden[:, : self.audio_tower_input.signal_tokens(hidden.shape[1], w)].mean(1)
         else:
             pooled = self.audio(windows)  # (B * n, A)
         return pooled.reshape(audio.shape[0], n, -1).mean(1)

@@ -200,7 +200,9 @@ def dataset_items(ds) -> pl.DataFrame:
 
 def model_keys(cfg: StudentConfig, preset: ResolvedPreset) -> dict:
     """The student's `OmniConfig` keys: the config's own, plus each pretrained tower's architecture,
-    its freezing and (images) its processor's size and normalisation unless the config sets them."""
+    its freezing, (images) its processor's size and normalisation unless the config sets them and (audio)
+    its feature extractor's settings."""
+    from recplug.student.audio_tower_input import audio_processor_config
     from recplug.student.towers import processor_settings, tower_config
 
     keys = dict(cfg.model)
@@ -209,6 +211,8 @@ def model_keys(cfg: StudentConfig, preset: ResolvedPreset) -> dict:
         keys[f"freeze_{kind}"] = getattr(cfg, f"freeze_{kind}")
         if kind == "image":
             keys = processor_settings(folder) | keys
+        if kind == "audio":
+            keys.setdefault("audio_processor", audio_processor_config(folder))
     if "text" in preset.folders:
         keys.setdefault("vocab_size", 8)  # the fusion's own word embeddings are unused
     return keys
