@@ -13,7 +13,7 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
     cfg = tmp_path / "student.yaml"
     cfg.write_text(
         "model: {hidden_size: 32, matryoshka_dims: [16, 32], vision_hidden_size: 32, audio_hidden_size: 32, intermediate_size: 64}\n"
-        "batch_size: 16\nvocab_size: 500\n"
+        "preset: scratch\nbatch_size: 16\nvocab_size: 500\n"
         "stages:\n  - {name: I, steps: 4}\n  - {name: II, steps: 2, sources: closest}\n  - {name: III, steps: 2, sources: closest, hard_negatives: true}\n"
         "mining: {refresh_every: 1, sample: 100}\nbalancing: {sample: 64, clusters: 4}\n"
     )
@@ -85,7 +85,7 @@ def test_student_trains_with_ddp_on_two_cpu_processes(tiny_dir, tmp_path):
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(
         "model: {hidden_size: 32, matryoshka_dims: [16, 32], vision_hidden_size: 32, audio_hidden_size: 32, intermediate_size: 64}\n"
-        "batch_size: 16\nvocab_size: 500\ndevices: 2\n"
+        "preset: scratch\nbatch_size: 16\nvocab_size: 500\ndevices: 2\n"
         "stages:\n  - {name: I, steps: 4}\n  - {name: II, steps: 2, sources: closest}\n  - {name: III, steps: 2, sources: closest, hard_negatives: true}\n"
         "mining: {refresh_every: 1, sample: 100}\nbalancing: {sample: 64, clusters: 4}\n"
     )
