@@ -168,16 +168,17 @@ def test_string_ids_round_trip_through_the_id_map_and_exports(tmp_path):
     assert ds.items["tags"].to_list() == ["Black, Men", "Women", "Red, Women", "White, Kids"]
 
 
-def test_dates_are_day_baskets_and_context_columns_are_declared(tmp_path):
+def _imported_purchases(tmp_path, context):
+    """The purchase log imported as an implicit dataset with these context columns."""
     _write_purchases(tmp_path)
     out = import_table(
-        tmp_path / "log.csv",
-        tmp_path / "ds",
-        mapping=MAPPING,
-        implicit="purchase",
-        context=["price:numeric", "channel"],
+        tmp_path / "log.csv", tmp_path / "ds", mapping=MAPPING, implicit="purchase", context=context
     )
-    ds = load_dataset(out)
+    return load_dataset(out)
+
+
+def test_dates_are_day_baskets_and_context_columns_are_declared(tmp_path):
+    ds = _imported_purchases(tmp_path, ["price:numeric", "channel"])
     assert ds.meta.time_granularity == "day" and ds.meta.basket == "day"
     assert ds.meta.context_columns == {"price": "numeric", "channel": "categorical"}
     assert (ds.interactions["ts"] % DAY == 0).all()
@@ -340,15 +341,7 @@ def test_ranking_on_sampled_negatives_names_the_sampler_and_reports_the_full_cat
 
 
 def test_context_columns_become_ranker_features_and_negatives_copy_their_events_context(tmp_path):
-    _write_purchases(tmp_path)
-    out = import_table(
-        tmp_path / "log.csv",
-        tmp_path / "ds",
-        mapping=MAPPING,
-        implicit="purchase",
-        context=["price", "channel"],
-    )
-    ds = load_dataset(out)
+    ds = _imported_purchases(tmp_path, ["price", "channel"])
     imps = load_impressions(ds, negatives=NegativeConfig(sampler="uniform", per_positive=1))
     assert imps.sampled.sum() > 0 and len(imps.extra) == len(imps)
     # a sampled negative carries the context of the event it was drawn for (same user, same ts)
