@@ -84,8 +84,13 @@ def sample_negatives(
     if (pos_item < 0).any():
         raise ValueError(f"{int((pos_item < 0).sum())} positive events name items outside the catalog")
     _, urank = _ranks(user_id)
+    n_users = int(urank.max()) + 1 if len(urank) else 1
+
+    def period_user_item(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return (period[rows] * n_users + urank[rows]) * n_items + items
+
     # (period, user, item) of every positive: what a negative must never be
-    forbidden = np.unique((period * (urank.max() + 1) + urank) * n_items + pos_item)
+    forbidden = np.unique(period_user_item(np.arange(len(user_id)), pos_item))
     # the event pools the matched samplers draw from: positives grouped by period, or by day
     group_of = {"popularity": period, "exposure": ts // DAY}.get(cfg.sampler)
     if group_of is not None:
@@ -107,12 +112,11 @@ def sample_negatives(
         uniform = group_of is None or round_ >= cfg.max_rounds // 2
         if uniform:
             draw = rng.integers(0, n_items, len(pending))
-            fallback += 0 if group_of is None else len(pending)
+            fallback += len(pending) if group_of is not None else 0
         else:
             draw = _group_draw(rng, group[rows], pool_items, starts, counts, len(pending))
         ok = available_from[draw] <= ts[rows]
-        key = (period[rows] * (urank.max() + 1) + urank[rows]) * n_items + draw
-        ok &= ~np.isin(key, forbidden)
+        ok &= ~np.isin(period_user_item(rows, draw), forbidden)
         chosen[pending[ok]] = draw[ok]
         # the same item twice for one (user, ts) (one positive's slots, or a basket's): keep the first
         filled = np.flatnonzero(chosen >= 0)
@@ -131,7 +135,7 @@ def sample_negatives(
         "positives": len(user_id),
         "negatives": len(keep),
         "unfilled": int(len(slot_row) - len(keep)),
-        "drawn_uniformly_after_rejections": int(fallback) if group_of is not None else 0,
+        "drawn_uniformly_after_rejections": int(fallback),
     }
     return SampledNegatives(user_id[rows], catalog[chosen[keep]], ts[rows], rows, stats)
 

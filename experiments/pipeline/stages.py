@@ -51,6 +51,14 @@ class Paths:
         return self.root / "plots"
 
     @property
+    def frozen(self) -> Path | None:
+        """The frozen baseline's embeddings (a pretrained student writes them), else None."""
+        from recplug.student.frozen import FOLDER
+
+        folder = self.student / FOLDER
+        return folder if (folder / "embeddings.parquet").is_file() else None
+
+    @property
     def final_student(self) -> Path:
         """The student whose outputs feed the ranking: after CRE when CRE ran."""
         return self.cre if (self.cre / "embeddings.parquet").is_file() else self.student
@@ -235,7 +243,7 @@ def cre_stage(
         )
 
     rows = _cached(paths.cre, key, "cre", train)["rows"]
-    if frozen and (paths.student / "frozen" / "embeddings.parquet").is_file():
+    if frozen and paths.frozen is not None:
         rows += _cached(
             paths.cre / "frozen",
             key | {"part": "frozen baseline"},
@@ -268,9 +276,8 @@ def ranking_sources(cfg: PipelineConfig, paths: Paths, folds: Sequence[Paths] = 
         "student": [str(p.final_student) for p in runs],
         "content": [str(p.student) for p in runs],
     }
-    frozen = paths.student / "frozen"
-    if (frozen / "embeddings.parquet").is_file():  # the pretrained towers alone: never saw the logs
-        sources["frozen"] = [str(frozen)]
+    if paths.frozen is not None:  # the pretrained towers alone: never saw the logs
+        sources["frozen"] = [str(paths.frozen)]
     if cfg.teachers.enabled:
         sources["id"] = [str(p.teacher("id")) for p in runs]
     return sources

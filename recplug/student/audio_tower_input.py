@@ -10,7 +10,6 @@ tokens that cover the window's own samples are pooled, not the padding's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,16 @@ import torch
 import torch.nn.functional as F
 import transformers
 
+from recplug.student.towers import processor_config
+
 
 def audio_processor_config(folder: str | Path) -> dict | None:
     """The feature extractor's settings of a pretrained audio folder (None without one)."""
-    path = Path(folder) / "preprocessor_config.json"
-    if not path.is_file():
-        return None
-    settings = json.loads(path.read_text())
-    if "feature_extractor_type" not in settings:
-        raise ValueError(f"audio_pretrained: {path} names no feature_extractor_type")
+    settings = processor_config(folder)
+    if settings is not None and "feature_extractor_type" not in settings:
+        raise ValueError(
+            f"audio_pretrained: {folder}/preprocessor_config.json names no feature_extractor_type"
+        )
     return settings
 
 

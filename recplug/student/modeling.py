@@ -128,22 +128,27 @@ class OmniEncoder(PreTrainedModel):
         self.audio_tower_input = (
             AudioTowerInput(c.audio_processor, c.audio_sample_rate) if c.audio_tower else None
         )
-        self.vision = ViTModel(
-            ViTConfig(
-                image_size=c.image_size,
-                patch_size=c.patch_size,
-                hidden_size=c.vision_hidden_size,
-                num_hidden_layers=c.vision_layers,
-                num_attention_heads=4,
-                intermediate_size=2 * c.vision_hidden_size,
-                hidden_dropout_prob=c.dropout,
-                attention_probs_dropout_prob=c.dropout,
-            ),
-            add_pooling_layer=False,
+        # the scratch encoders only where no pretrained tower replaces them (no dead weights)
+        self.vision = (
+            None
+            if c.image_tower
+            else ViTModel(
+                ViTConfig(
+                    image_size=c.image_size,
+                    patch_size=c.patch_size,
+                    hidden_size=c.vision_hidden_size,
+                    num_hidden_layers=c.vision_layers,
+                    num_attention_heads=4,
+                    intermediate_size=2 * c.vision_hidden_size,
+                    hidden_dropout_prob=c.dropout,
+                    attention_probs_dropout_prob=c.dropout,
+                ),
+                add_pooling_layer=False,
+            )
         )
         vision_width = tower_width(c.image_tower) if c.image_tower else c.vision_hidden_size
         self.perceiver = Perceiver(c.perceiver_queries, vision_width, c.hidden_size)
-        self.audio = build_audio_encoder(c)
+        self.audio = None if c.audio_tower else build_audio_encoder(c)
         audio_width = tower_width(c.audio_tower) if c.audio_tower else c.audio_hidden_size
         self.audio_adapter = nn.Sequential(
             nn.Linear(audio_width, c.hidden_size),

@@ -96,14 +96,19 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def processor_settings(folder: str | Path) -> dict:
-    """Image size and pixel normalisation from the folder's preprocessor_config.json (if any)."""
+def processor_config(folder: str | Path) -> dict | None:
+    """The folder's preprocessor_config.json (image processor or audio feature extractor), if any."""
     import json
 
     path = Path(folder) / "preprocessor_config.json"
-    if not path.is_file():
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def processor_settings(folder: str | Path) -> dict:
+    """Image size and pixel normalisation from the folder's preprocessor_config.json (if any)."""
+    p = processor_config(folder)
+    if p is None:
         return {}
-    p = json.loads(path.read_text())
     size = p.get("size", p.get("crop_size"))
     if isinstance(size, dict):
         size = size.get("height", size.get("shortest_edge"))
