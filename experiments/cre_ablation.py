@@ -10,8 +10,8 @@ import gc
 import json
 from pathlib import Path
 
-from experiments.cache import is_done, mark_done
 from experiments.timing import timed
+from recplug.data.artifacts import atomic_write_text, is_fresh, stamp
 from recplug.metrics.intervals import MetricRow
 from recplug.student.cre.config import HISTORY_VIEWS, CREConfig, PhaseSpec
 
@@ -99,21 +99,21 @@ def run_ablation(
         "teachers": cfg.model_dump(mode="json")["teachers"],
         "data": data_stage,
     }
-    if is_done(base, stage):
+    if is_fresh(base, stage):
         rows += json.loads((base / "metrics.json").read_text())["rows"]
     else:
         base.mkdir(parents=True, exist_ok=True)
         with timed("cre: content-only evaluation"):
             r = content_only_rows(data_dir, student_dir, cfg, run=shared())
-        (base / "metrics.json").write_text(json.dumps({"rows": r}, default=float))
-        mark_done(base, stage)
+        atomic_write_text(base / "metrics.json", json.dumps({"rows": r}, default=float))
+        stamp(base, stage)
         rows += r
     for name, vcfg in ablation_configs(cfg, views).items():
         if name in (done or {}):
             continue
         folder = out / slug(name)
         stage = {"stage": "cre", "config": vcfg.model_dump(mode="json"), "data": data_stage}
-        if is_done(folder, stage):
+        if is_fresh(folder, stage):
             print(f"[cre] {name}: {folder} is up to date: skipped")
             rows += json.loads((folder / "metrics.json").read_text())["rows"]
             continue
@@ -121,7 +121,7 @@ def run_ablation(
             rows += train_cre(
                 data_dir, student_dir, folder, vcfg, progress=progress, variant=name, run=shared()
             )["rows"]
-        mark_done(folder, stage)
+        stamp(folder, stage)
         gc.collect()  # a finished variant's trainer, module and item tensors hold each other in cycles
     return rows
 

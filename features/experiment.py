@@ -10,7 +10,6 @@ model.safetensors}` and `metrics.json`, the rows and summary). A variant x seed 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -29,11 +28,11 @@ from features.layout import RankingLayout
 from features.ranking import RankingModel
 from features.scorer import RankingScorer
 from features.sparse import ItemAttribute
-from features.tables import FeatureTable, cached_match_features, file_hash, load_table
+from features.tables import FeatureTable, cached_match_features, load_table
 from features.train import FitInfo, RankingConfig, fit, predict, torch_threads
 from features.variant import MatchSettings, Variant, VariantFeatures
 from recplug.data import load_dataset
-from recplug.data.io import atomic_write, atomic_write_text
+from recplug.data.artifacts import atomic_write, atomic_write_text, digest, fingerprint
 from recplug.data.schema import INTERACTIONS_FILE
 from recplug.data.vocabulary import Vocabulary
 from recplug.metrics.intervals import MetricRow
@@ -100,7 +99,7 @@ class RankingRun:
         )
         self.data_key = {
             "dataset": self.ds.meta.name,
-            "interactions": file_hash(Path(data_dir) / INTERACTIONS_FILE),
+            "interactions": digest(Path(data_dir) / INTERACTIONS_FILE),
             "max_history": self.cfg.max_history,
         } | (
             {"negatives": self.cfg.negatives.model_dump(), "rows": imps.fingerprint()}
@@ -348,7 +347,7 @@ class RankingRun:
             "seed": seed,
             "sources": {s: [t.fingerprint for t in self.tables[s]] for s in sorted(variant.sources)},
         }
-        return hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
+        return fingerprint(key)
 
 
 def _save_npy(path: str, values: np.ndarray) -> None:

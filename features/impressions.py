@@ -37,12 +37,9 @@ class Impressions:
 
     def fingerprint(self) -> str:
         """A hash of the rows (user, item, ts, label): what cached features of these rows depend on."""
-        import hashlib
+        from recplug.data.artifacts import digest
 
-        h = hashlib.blake2b(digest_size=8)
-        for a in (self.user_id, self.item_id, self.ts, self.label):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
+        return digest(self.user_id, self.item_id, self.ts, self.label)
 
     def rows(self, period: str, cold_only: bool = False) -> np.ndarray:
         """Row indices of one period (and only cold items when asked)."""

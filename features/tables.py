@@ -7,7 +7,6 @@ settings) by `MatchFeatures` itself and cached as safetensors; every ranking var
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from safetensors.numpy import save
 from features.impressions import Impressions
 from features.match import MatchFeatures, MatchStats, compute_match_features, coverage
 from features.semantic import SEMANTIC_IDS_FILE, SemanticIds, read_semantic_ids
+from recplug.data.artifacts import atomic_write, digest, fingerprint
 from recplug.data.embeddings import EMBEDDINGS_FILE, EmbeddingTable, read_embeddings
 from recplug.data.errors import DatasetError
-from recplug.data.io import atomic_write
 
 
 @dataclass
@@ -46,15 +45,7 @@ class FeatureTable:
     @property
     def fingerprint(self) -> str:
         """Content hash of the embedding file (what the cached match features depend on)."""
-        return file_hash(self.folder / EMBEDDINGS_FILE)
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=12)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return digest(self.folder / EMBEDDINGS_FILE)
 
 
 def load_table(
@@ -95,14 +86,13 @@ def cached_match_features(
     `cache_dir/<cache_name or source>/match.safetensors` when it was written for the same inputs, else
     computed."""
     module = source.match_module(top_k, decay, bins)
-    fingerprint = json.dumps(
-        {**key, "table": source.fingerprint, "top_k": top_k, "decay": decay, "bins": bins}, sort_keys=True
-    )
+    # one file carrying its own fingerprint: it is written atomically, so it needs no separate stamp
+    key_hash = fingerprint({**key, "table": source.fingerprint, "top_k": top_k, "decay": decay, "bins": bins})
     path = None if cache_dir is None else Path(cache_dir) / (cache_name or source.name) / "match.safetensors"
     if path is not None and path.is_file():
         with safe_open(path, "np") as f:
             meta = f.metadata() or {}
-            if meta.get("fingerprint") == fingerprint:
+            if meta.get("fingerprint") == key_hash:
                 return f.get_tensor("features"), json.loads(meta["stats"])
     values, stats = compute_match_features(
         module, imps.hist, imps.item_id, progress=progress, desc=f"match features ({source.name})"
@@ -110,7 +100,7 @@ def cached_match_features(
     info = stats_dict(stats, source, imps)
     if path is not None:
         meta = {
-            "fingerprint": fingerprint,
+            "fingerprint": key_hash,
             "stats": json.dumps(info),
             "names": json.dumps(module.feature_names),
         }

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from recplug.data.artifacts import fingerprint
 from recplug.data.embeddings import EMBEDDINGS_FILE, USER_STATES_FILE, write_embeddings, write_metadata
-from recplug.data.fingerprint import fingerprint
 from recplug.data.io import atomic_write
 from teachers.kinds import TeacherKind
 

@@ -30,7 +30,7 @@ from torchrec.optim.optimizers import in_backward_optimizer_filter
 from tqdm.auto import tqdm
 
 from recplug.data import load_dataset
-from recplug.data.fingerprint import fingerprint
+from recplug.data.artifacts import fingerprint
 from recplug.metrics.intervals import MetricRow
 from teachers.checkpoint import full_model_state, load_checkpoint, read_info, save_checkpoint
 from teachers.config import TeacherConfig

@@ -111,17 +111,22 @@ def test_sequence_samples_never_see_the_target_or_later(tiny_ds):
     assert (s.pool >= 0).sum(1).min() >= 2
 
 
-@pytest.fixture(scope="module")
-def own_teacher(tiny_dir, tiny_world, tmp_path_factory):
+def own_teacher_folder(tiny_dir, folder):
     """A teacher file that no recplug teacher wrote: the world's collaborative vectors of the items
     seen in training (cold items have no row, as with any ID model)."""
+    from recplug.data.world import World
+
     ds = load_dataset(tiny_dir)
     warm = time_split(ds).train["item_id"].unique().sort().to_numpy()
-    v = tiny_world.ground_truth().item_vectors[warm - 1]
-    folder = tmp_path_factory.mktemp("own_teacher")
+    v = World.from_preset("tiny", seed=0).ground_truth().item_vectors[warm - 1]
     write_embeddings(folder / "embeddings.parquet", warm, v / np.linalg.norm(v, axis=1, keepdims=True))
     write_metadata(folder, {"kind": "my production ID model", "dim": int(v.shape[1])})
     return folder
+
+
+@pytest.fixture(scope="module")
+def own_teacher(tiny_dir, tmp_path_factory):
+    return own_teacher_folder(tiny_dir, tmp_path_factory.mktemp("own_teacher"))
 
 
 @pytest.fixture(scope="module")

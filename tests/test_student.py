@@ -218,7 +218,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_dir, tmp_path):
     train_student(tiny_dir, tmp_path / "killed", cfg, progress=False)
     a = pl.read_parquet(tmp_path / "straight" / "embeddings.parquet")["embedding"].to_list()
     b = pl.read_parquet(tmp_path / "killed" / "embeddings.parquet")["embedding"].to_list()
-    np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-4)
+    np.testing.assert_array_equal(np.array(a), np.array(b))  # bit-identical
 
 
 def test_config_errors_name_the_problem(tmp_path):
@@ -271,11 +271,11 @@ def test_a_run_folder_of_another_config_starts_afresh(tmp_path):
 
     (tmp_path / "stages" / "I" / "model").mkdir(parents=True)
     (tmp_path / "balancing.json").write_text("{}")
-    start_or_resume(tmp_path, "config.json", '{"a": 1}', ["stages", "balancing.json"])
+    start_or_resume(tmp_path, "config.json", {"a": 1}, ["stages", "balancing.json"])
     assert (tmp_path / "stages").is_dir()  # no earlier config: nothing to judge, nothing removed
-    start_or_resume(tmp_path, "config.json", '{"a": 1}', ["stages", "balancing.json"])
+    start_or_resume(tmp_path, "config.json", {"a": 1}, ["stages", "balancing.json"])
     assert (tmp_path / "stages").is_dir()  # same config: resume
-    start_or_resume(tmp_path, "config.json", '{"a": 2}', ["stages", "balancing.json"])
+    start_or_resume(tmp_path, "config.json", {"a": 2}, ["stages", "balancing.json"])
     assert not (tmp_path / "stages").exists() and not (tmp_path / "balancing.json").exists()
 
 

@@ -1,5 +1,5 @@
 """`recplug demo`: the main job, `recplug run demo` (experiments/configs/demo.yaml) on the built-in
-world. Each stage is skipped when its output exists for the same config (see experiments/cache.py)."""
+world. Each stage is skipped when its output exists for the same config (see recplug/data/artifacts.py)."""
 
 from __future__ import annotations
 

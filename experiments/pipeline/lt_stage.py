@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from experiments.cache import is_done, mark_done
 from experiments.pipeline.config import PipelineConfig
 from experiments.pipeline.results import Section, StageResult
 from experiments.pipeline.stages import Paths, ranking_config, ranking_sources
 from experiments.timing import timed
+from recplug.data.artifacts import digest, is_fresh, stamp
 from recplug.data.io import atomic_write_text
 from recplug.metrics.intervals import MetricRow
 
@@ -43,14 +43,14 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[
         "stage": "lt",
         "lt": cfg.lt.model_dump(mode="json"),
         "ranking": cfg.ranking.model_dump(mode="json"),
-        "models": {v: [f.stat().st_mtime_ns for f in fs] for v, fs in models.items()},
+        "models": {v: [digest(f) for f in fs] for v, fs in models.items()},
     }
-    if is_done(paths.lt, key):
+    if is_fresh(paths.lt, key):
         print(f"[lt] {paths.lt} is up to date: skipped")
         saved = json.loads((paths.lt / "metrics.json").read_text())
     else:
         saved = _simulate_and_proxy(cfg, paths, data_dir, models, folds)
-        mark_done(paths.lt, key)
+        stamp(paths.lt, key)
     return _result(saved, paths)
 
 

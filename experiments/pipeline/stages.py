@@ -1,6 +1,6 @@
 """The pipeline's stages. Each takes the run config, the run folder's paths and the cache key of the
 stages it reads from, and returns a `StageResult` (rows, report sections, notes); each is skipped when
-its folder carries the stamp of the same key (see experiments/cache.py), its result then rebuilt from
+its folder carries the stamp of the same key (see recplug/data/artifacts.py), its result then rebuilt from
 its own outputs, and resumes from its own checkpoints when it was interrupted."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.cache import is_done, mark_done
 from experiments.pipeline.config import PipelineConfig
 from experiments.pipeline.results import Section, StageResult
 from experiments.timing import timed
 from features.layout import RankingLayout
+from recplug.data.artifacts import file_identity, is_fresh, stamp
 
 CRE_VARIANT = "+ both (CRE)"
 
@@ -67,12 +67,12 @@ class Paths:
 def _cached(folder: Path, key: dict, label: str, work) -> dict:
     """A stage's report (its metrics.json: rows and whatever else it records): the stage's own file
     when up to date, else by running `work()`, which writes it and returns the same dict."""
-    if is_done(folder, key):
+    if is_fresh(folder, key):
         print(f"[{label}] {folder} is up to date: skipped")
         return json.loads((folder / "metrics.json").read_text())
     with timed(label):
         report = work()
-    mark_done(folder, key)
+    stamp(folder, key)
     return report
 
 
@@ -93,7 +93,7 @@ def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
 
         folder = Path(d.path)
         validate_dataset(folder)
-        return folder, {"stage": "data", "path": str(folder.resolve()), "mtime": _mtimes(folder)}
+        return folder, {"stage": "data", "path": str(folder.resolve()), "files": file_identity(folder)}
     folder = paths.data
     if d.generate:
         from recplug.data.world import World
@@ -115,12 +115,12 @@ def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
             "movielens": str(src.resolve()),
             "positive_min": d.positive_min,
             **({"implicit": True} if d.implicit else {}),
-            "mtime": _mtimes(src),
+            "files": file_identity(src),
         }
         make = lambda: import_movielens(  # noqa: E731
             src, folder, positive_min=d.positive_min, implicit=d.implicit
         )
-    if is_done(folder, key):
+    if is_fresh(folder, key):
         print(f"[data] {folder} is up to date: skipped")
     else:
         from recplug.data.validate import validate_dataset
@@ -128,12 +128,8 @@ def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
         with timed("data"):
             make()
             validate_dataset(folder)
-        mark_done(folder, key)
+        stamp(folder, key)
     return folder, key
-
-
-def _mtimes(folder: Path) -> dict:
-    return {p.name: p.stat().st_mtime_ns for p in sorted(Path(folder).glob("*")) if p.is_file()}
 
 
 def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict) -> StageResult:

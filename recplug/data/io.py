@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from recplug.data.artifacts import atomic_write, atomic_write_text  # noqa: F401  (writers live there)
 from recplug.data.errors import DatasetError
 from recplug.data.meta import DatasetMeta, read_meta
 from recplug.data.schema import INTERACTIONS_FILE, ITEMS_FILE, QUERIES_FILE, polars_schema
@@ -57,25 +56,6 @@ def load_dataset(directory: str | Path, *, lazy: bool = False, validate: bool = 
         items, interactions = items.collect(), interactions.collect()
         queries = queries.collect() if queries is not None else None
     return Dataset(root, meta, items, interactions, queries)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: a killed run leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import polars as pl
 
+from recplug.data.artifacts import atomic_folder
 from recplug.data.embeddings import write_embeddings, write_metadata
 from recplug.data.id_map import with_keys
 from recplug.data.io import write_parquet
@@ -20,7 +21,10 @@ def export_student(
     run: StudentRun, encoder: OmniEncoder, emb: np.ndarray, kind: str = "student", extra: dict | None = None
 ) -> None:
     out = run.out
-    encoder.save_pretrained(out / "model")
+    with atomic_folder(out / "model") as tmp:
+        encoder.save_pretrained(tmp)
+        if (out / "tokenizer").is_dir():
+            shutil.copytree(out / "tokenizer", tmp / "tokenizer")
     write_embeddings(out / "embeddings.parquet", run.store.item_ids, emb, dataset=run.ds.root)
     codes, books = residual_kmeans(emb, levels=3, codes=64, seed=run.cfg.seed)
     write_parquet(
@@ -50,6 +54,3 @@ def export_student(
             **(extra or {}),
         },
     )
-    shutil.copytree(out / "tokenizer", out / "model" / "tokenizer", dirs_exist_ok=True) if (
-        out / "tokenizer"
-    ).is_dir() else None

@@ -4,16 +4,18 @@ decides whether a run continues or starts afresh."""
 
 from __future__ import annotations
 
+import json
 import logging
-import shutil
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from recplug.data.io import atomic_write_text
+from recplug.data.artifacts import atomic_write, atomic_write_text, claim
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +63,71 @@ def fit_resumable(
         log_every_n_steps=log_every,
         deterministic=False,
         default_root_dir=folder,
+        plugins=[AtomicCheckpointIO()],
     )
-    last = folder / "checkpoints" / "last.ckpt"
+    last = usable_checkpoint(folder / "checkpoints" / "last.ckpt")
     # the model arrives in eval mode after an evaluation, balancing or from_pretrained, and Lightning
     # keeps the mode it finds: without this, stage II trained with no dropout
     module.train()
     trainer.fit(
         module,
         datamodule=data,
-        ckpt_path=last if last.is_file() else None,
+        ckpt_path=last,
         weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
     )
     return trainer
+
+
+class CountersInCheckpoint:
+    """A LightningModule mixin: its `counters` (what the steps counted) ride in its checkpoints, so a
+    resumed fit reports the counts of the whole fit."""
+
+    counters: dict[str, int]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["counters"] = dict(self.counters)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.counters.update(checkpoint.get("counters", {}))
+
+
+class StepRefresh(Callback):
+    """Recomputes something from the model at the start and every `every` steps (a cache of item
+    embeddings, mined hard negatives). What it computed rides in Lightning's checkpoints, so a resumed
+    fit uses what an uninterrupted one had, not a recomputation from the resumed weights."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.module: L.LightningModule | None = None
+        self.restored: dict | None = None
+
+    def refresh(self, module: L.LightningModule, step: int) -> None:
+        raise NotImplementedError
+
+    def saved(self, module: L.LightningModule) -> dict:
+        """What `refresh` set, as tensors and plain values (checkpoints are loaded weights-only)."""
+        raise NotImplementedError
+
+    def restore(self, module: L.LightningModule, state: dict) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {} if self.module is None else self.saved(self.module)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.restored = state_dict or None
+
+    def on_train_start(self, trainer, module) -> None:
+        self.module = module
+        if self.restored is not None:
+            self.restore(module, self.restored)
+            self.restored = None
+        else:
+            self.refresh(module, trainer.global_step)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0 and trainer.global_step < trainer.max_steps:
+            self.refresh(module, trainer.global_step)
 
 
 class StopAt(Callback):
@@ -86,13 +141,40 @@ class StopAt(Callback):
             trainer.should_stop = True
 
 
-def start_or_resume(out: Path, config_file: str, config_json: str, state: list[str]) -> None:
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoints through recplug's atomic write: a kill or a full disk mid-save leaves
+    the previous `last.ckpt` whole (Lightning's own save writes the final name in place)."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+
+def usable_checkpoint(path: Path) -> Path | None:
+    """`path` when it holds a readable checkpoint; a truncated or corrupt one (an older recplug's
+    in-place write, a copy gone wrong) is moved aside with a message, and the fit restarts from the
+    last good state: the stage's start."""
+    if not path.is_file():
+        return None
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 (any failure to read means: do not resume from it)
+        aside = path.with_suffix(".ckpt.corrupt")
+        path.replace(aside)
+        log.warning(
+            "%s: unreadable checkpoint (%s), moved to %s; the stage restarts from its start",
+            path,
+            e,
+            aside.name,
+        )
+        print(
+            f"[resume] {path}: unreadable checkpoint ({type(e).__name__}); restarting this stage from its start"
+        )
+        return None
+    return path
+
+
+def start_or_resume(out: Path, config_file: str, config: dict, state: list[str]) -> None:
     """Write the run's config; when the folder holds a run of another config, remove its stage state
     first (finished stages and checkpoints of that config must not be resumed into this one)."""
-    path = out / config_file
-    if path.is_file() and path.read_text() != config_json:
-        log.warning("%s: the config changed since the last run here: its stages start afresh", out)
-        for name in state:
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    atomic_write_text(path, config_json)
+    claim(out, config, state)
+    atomic_write_text(out / config_file, json.dumps(config, indent=2))

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from lightning.pytorch.callbacks import Callback
+import json
+
+import numpy as np
+import torch
 
 from recplug.student.embed import embed_entries, embed_items
+from recplug.student.fit import StepRefresh
 from recplug.student.lightning import ContentModule
 from recplug.student.mining import mine_hard_negatives
 from recplug.student.run import StudentRun
 
 
-class HardNegativeRefresh(Callback):
+class HardNegativeRefresh(StepRefresh):
     """Every `refresh_every` steps: embed, find the F1-optimal threshold per source, set hard negatives."""
 
     def __init__(self, run: StudentRun, every: int):
-        self.run, self.every = run, every
+        super().__init__(every)
+        self.run = run
         self.history: list[dict] = []
 
     def refresh(self, module: ContentModule, step: int) -> None:
@@ -43,9 +48,10 @@ class HardNegativeRefresh(Callback):
             self.history.append({"step": step, "source": p.spec.name, **info})
         module.encoder.train()
 
-    def on_train_start(self, trainer, module) -> None:
-        self.refresh(module, trainer.global_step)
+    def saved(self, module: ContentModule) -> dict:
+        hard = {str(s): torch.from_numpy(np.ascontiguousarray(h)) for s, h in module.hard_negatives.items()}
+        return {"hard_negatives": hard, "history": json.loads(json.dumps(self.history, default=float))}
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every == 0 and trainer.global_step < trainer.max_steps:
-            self.refresh(module, trainer.global_step)
+    def restore(self, module: ContentModule, state: dict) -> None:
+        module.hard_negatives = {int(s): h.numpy() for s, h in state["hard_negatives"].items()}
+        self.history = list(state["history"])

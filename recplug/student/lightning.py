@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from recplug.student.fit import CountersInCheckpoint
 from recplug.student.items import ItemStore
 from recplug.student.losses import cosent, info_nce, matryoshka_info_nce
 from recplug.student.modeling import OmniEncoder
@@ -49,7 +50,7 @@ def known_positive_mask(pairs: PairSet, idx: np.ndarray) -> np.ndarray:
     return (tgt[:, None] == tgt[None, :]) | (group[:, None] == group[None, :])
 
 
-class ContentModule(L.LightningModule):
+class ContentModule(CountersInCheckpoint, L.LightningModule):
     """Content training of the student as a LightningModule: each step draws its batch from one
     source (stochastic specialization, the source chosen by `SourceStepData`), scores every pattern
     whose modalities are present, and sums InfoNCE (or COSENT) over the Matryoshka prefixes, plus the

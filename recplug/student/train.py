@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recplug.data.io import atomic_write_text
+from recplug.data.artifacts import atomic_folder, atomic_write_text, is_fresh, read_stamp, stamp
 from recplug.student.export import export_student
 from recplug.student.fit import fit_resumable, is_main_process, start_or_resume
 from recplug.student.frozen import FOLDER as FROZEN_FOLDER
@@ -86,7 +86,8 @@ def run_stage(
     if stop_at_step is not None and trainer.global_step < stage.steps:
         raise InterruptedError(f"stage {stage.name} stopped at step {trainer.global_step} as asked")
     if trainer.is_global_zero:
-        encoder.save_pretrained(folder / "model")
+        with atomic_folder(folder / "model") as tmp:
+            encoder.save_pretrained(tmp)
     return {
         "steps": trainer.global_step,
         "world_size": trainer.world_size,
@@ -112,7 +113,7 @@ def train_student(
     out.mkdir(parents=True, exist_ok=True)
     if main:
         start_or_resume(
-            out, "config.json", cfg.model_dump_json(indent=2), ["stages", "balancing.json", "tokenizer"]
+            out, "config.json", cfg.model_dump(mode="json"), ["stages", "balancing.json", "tokenizer"]
         )
     run = StudentRun.setup(data_dir, out, cfg)
     encoder = new_encoder(run)
@@ -120,9 +121,10 @@ def train_student(
     all_rows, stage_info = [], {}
     for i, stage in enumerate(cfg.stages):
         folder = out / "stages" / stage.name
-        done = folder / "model" / "config.json"
-        if done.is_file():
+        key = stage.model_dump(mode="json")
+        if is_fresh(folder, key):  # stamped last: the model is whole
             encoder = OmniEncoder.from_pretrained(str(folder / "model"))
+            stage_info[stage.name] = read_stamp(folder)["info"]
         else:
             if stage.sources == "closest" and balance is None and cfg.balancing.enabled:
                 balance = compute_balance(run, encoder)  # deterministic: every rank gets the same
@@ -135,6 +137,8 @@ def train_student(
             stage_info[stage.name] |= run_stage(
                 run, encoder, stage, weights, progress, stop_at_step if i == 0 else None
             )
+            if main:  # last: the stage is complete only now
+                stamp(folder, key, info=stage_info[stage.name])
         if main:
             all_rows += evaluate_student(run, encoder, f"stage {stage.name}")[0]
     if not main:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from recplug.student.cre.config import SOURCES, CREConfig
@@ -27,6 +26,7 @@ from recplug.student.cre.sequence_encoder import SequenceEncoder
 from recplug.student.cre.sequences import SequenceSamples
 from recplug.student.cre.teachers import TeacherTargets
 from recplug.student.embed import embed_items
+from recplug.student.fit import CountersInCheckpoint, StepRefresh
 from recplug.student.items import ItemStore
 from recplug.student.losses import info_nce, matryoshka_info_nce
 from recplug.student.modeling import OmniEncoder
@@ -48,7 +48,7 @@ class CREData:
         return [len(self.samples), len(self.id_rows), len(self.aux_pairs[0]), len(self.user_ids)]
 
 
-class CREModule(L.LightningModule):
+class CREModule(CountersInCheckpoint, L.LightningModule):
     """CRE as a LightningModule: each step draws one of the four sources (module docstring) and trains
     the student, the sequence encoder and one projection head per teacher table; the perception
     encoders named in `cfg.freeze` stay frozen.
@@ -230,21 +230,22 @@ class CREModule(L.LightningModule):
         )
 
 
-class ContentCache(Callback):
+class ContentCache(StepRefresh):
     """Refreshes the student's item embeddings that the content-aware views rank by."""
 
     def __init__(self, every: int, batch: int):
-        self.every, self.batch = every, batch
+        super().__init__(every)
+        self.batch = batch
 
-    def refresh(self, module: CREModule) -> None:
+    def refresh(self, module: CREModule, step: int) -> None:
         module.content = embed_items(
             module.encoder, module.store, module.tokenizer, module.item_view, batch=self.batch
         )
         module.encoder.train()
 
-    def on_train_start(self, trainer, module) -> None:
-        self.refresh(module)
+    def saved(self, module: CREModule) -> dict:
+        content = module.content
+        return {} if content is None else {"content": torch.from_numpy(np.ascontiguousarray(content))}
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every == 0 and trainer.global_step < trainer.max_steps:
-            self.refresh(module)
+    def restore(self, module: CREModule, state: dict) -> None:
+        module.content = state["content"].numpy()

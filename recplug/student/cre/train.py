@@ -11,9 +11,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors.torch import load_model, save_model
 
-from recplug.data.io import atomic_write_text
+from recplug.data.artifacts import atomic_write, atomic_write_text, is_fresh, read_stamp, stamp
 from recplug.data.world import ground_truth_of
 from recplug.metrics.intervals import MetricRow
 from recplug.student.cre.config import SOURCES, CREConfig
@@ -142,13 +143,14 @@ def train_cre(
     out.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
     if main:
-        start_or_resume(out, "cre_config.json", cfg.model_dump_json(indent=2), ["phases"])
+        start_or_resume(out, "cre_config.json", cfg.model_dump(mode="json"), ["phases"])
     run, encoder = load_student(student_dir, data_dir, out, run)
     if main:  # the export below needs the tokenizer beside the model
         shutil.copytree(Path(student_dir) / "tokenizer", out / "tokenizer", dirs_exist_ok=True)
     ds = run.ds
     teachers = [load_teacher_targets(t, run.store) for t in cfg.teachers]
     data, data_report = cre_data(ds, run, teachers, cfg)
+    torch.manual_seed(cfg.seed)  # the sequence encoder's and heads' first weights: the same every run
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
     # one module for all phases: the heads carry over from one phase to the next
     module = CREModule(encoder, seq, run.store, run.tokenizer, run.cfg.item_view, teachers, data, cfg, 0.0)
@@ -156,12 +158,15 @@ def train_cre(
     for i, phase in enumerate(cfg.phases):
         folder = out / "phases" / phase.name
         module.lr = phase.lr
-        if (folder / STATE).is_file():  # finished earlier: its weights, then the next phase
+        key = phase.model_dump(mode="json")
+        if is_fresh(folder, key):  # finished earlier: its weights, then the next phase
             load_model(module, str(folder / STATE))
+            phases[phase.name] = read_stamp(folder)["info"]
             continue
         if phase.steps == 0:
             continue
         weights = phase_weights(phase.weights, data.sizes(), phase.name)
+        module.counters = dict.fromkeys(module.counters, 0)  # counted per phase
         trainer = fit_resumable(
             module,
             SourceStepData(
@@ -178,12 +183,13 @@ def train_cre(
         )
         if stop_at_step is not None and trainer.global_step < phase.steps:
             raise InterruptedError(f"CRE phase {phase.name} stopped at step {trainer.global_step} as asked")
-        save_model(module, str(folder / STATE))
         phases[phase.name] = {
             "weights": dict(zip(SOURCES, weights.tolist(), strict=True)),
             "steps": trainer.global_step,
             "views_drawn": dict(module.counters),
         }
+        atomic_write(folder / STATE, lambda tmp: save_model(module, tmp))  # noqa: B023
+        stamp(folder, key, info=phases[phase.name])  # last: the phase is complete only now
     seq.eval()
     rows, emb = evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))
     export_student(run, encoder, emb, kind="student_cre", extra={"cre": data_report})
