@@ -52,7 +52,13 @@ class ContextFeatures:
         self.columns = dict(columns or {})
         before = interactions if prior_until is None else interactions.filter(pl.col("ts") < prior_until)
         self.levels = {
-            c: before[c].drop_nulls().value_counts(sort=True).head(MAX_LEVELS)[c].sort().to_list()
+            c: before[c]  # ties at the cut go to the smallest values, so the levels never depend on hashing
+            .drop_nulls()
+            .value_counts(name="_n")
+            .sort(["_n", c], descending=[True, False])
+            .head(MAX_LEVELS)[c]
+            .sort()
+            .to_list()
             for c, kind in self.columns.items()
             if kind == "categorical"
         }

@@ -91,7 +91,7 @@ def _labelled(impressions: pl.DataFrame, ds: Dataset, day0_ts: int, width: int =
         .agg(positive=ds.meta.positive_rule.expr().any())
         .collect()
     )
-    out = day.join(logged, on=["user_id", "item_id", "ts"], how="left")
+    out = day.join(logged, on=["user_id", "item_id", "ts"], how="left", maintain_order="left")
     unmatched = out.filter(pl.col("positive").is_null())
     if unmatched.height:
         first = unmatched.row(0, named=True)
@@ -130,7 +130,7 @@ def active_days(ds: Dataset, users: pl.Series, first_day_ts: int, n_days: int) -
         .agg(days=((pl.col("ts") - first_day_ts) // DAY).n_unique())
         .collect()
     )
-    frame = pl.DataFrame({"user_id": users}).join(days, on="user_id", how="left")
+    frame = pl.DataFrame({"user_id": users}).join(days, on="user_id", how="left", maintain_order="left")
     return frame["days"].fill_null(0).to_numpy().astype(np.float64)
 
 

@@ -61,6 +61,7 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
     periods = (
         inter.group_by(period_expr(meta.splits).alias("period"))
         .agg(pl.len().alias("interactions"), meta.positive_rule.expr().mean().alias("positive_rate"))
+        .sort(pl.col("period").cast(pl.Enum(["train", "valid", "test"])))  # describe.json's key order
         .collect()
     )
     cold = cold_items(ds)

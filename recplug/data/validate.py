@@ -108,7 +108,7 @@ def _check_known_items(
 ) -> None:
     unknown = (
         lf.with_row_index("row")
-        .join(item_ids, on="item_id", how="anti")
+        .join(item_ids, on="item_id", how="anti", maintain_order="left")  # the first rows, in file order
         .filter(pl.col("item_id").is_not_null())
         .select("row", "item_id")
         .head(MAX_ROWS_NAMED + 1)

@@ -75,6 +75,6 @@ def make_queries(latents: Latents) -> pl.DataFrame:
     queries = pl.DataFrame({"query_idx": np.arange(n_q), "query": text})
     return (
         rows.sort("query_idx", maintain_order=True)
-        .join(queries, on="query_idx")
+        .join(queries, on="query_idx", maintain_order="left")
         .select("query", "item_id", "score")
     )
