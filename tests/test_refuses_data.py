@@ -439,7 +439,7 @@ TABLE_CASES = {
     ),
     "positive-not-a-label": (
         (GOOD_LOG, *MAP, "--positive", "stars>=4"),
-        ["log.csv", "positive_rule.column 'stars'"],
+        ["log.csv", "positive rule names 'stars'", "['rating']"],
     ),
     "event-weight-not-a-number": (
         (GOOD_LOG, *MAP, "--event-weight", "buy=lots"),
@@ -615,7 +615,7 @@ ML_CASES = {
         [],
         ["u.item", "3 field(s)", "expected 24"],
     ),
-    "positive-min-nan": (lambda t: _ml(t), ["--positive-min", "nan"], ["positive_rule.min", "finite"]),
+    "positive-min-nan": (lambda t: _ml(t), ["--positive-min", "nan"], ["--positive-min", "finite", "'nan'"]),
 }
 
 

@@ -49,8 +49,9 @@ def _import_movielens(args: argparse.Namespace) -> None:
     from recplug.data.importers import import_movielens
 
     with timed("import movielens"):
+        positive_min = _number(str(args.positive_min), "--positive-min")
         import_movielens(
-            args.src, args.out, positive_min=args.positive_min, name=args.name, implicit=args.implicit
+            args.src, args.out, positive_min=positive_min, name=args.name, implicit=args.implicit
         )
     print(f"wrote {args.out}")
 

@@ -18,6 +18,16 @@ from recplug.data.values import raise_first, time_rules
 DAY = 86400
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 INTEGER = r"^\s*[-+]?\d{1,18}\s*$"  # at most 18 digits: always inside int64
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+)
 
 
 def required(frame: pl.DataFrame, columns: tuple[str, ...], file: str, what: str = "mapped column") -> None:
@@ -63,6 +73,20 @@ def parse_number(frame: pl.DataFrame, column: str, file: str) -> pl.DataFrame:
     return frame.with_columns(text.cast(pl.Float32).alias(column))
 
 
+def _datetime(text: pl.Expr) -> pl.Expr:
+    """ISO-8601 dates and datetimes (`T` or space, optional fraction, `Z` / `+02:00` / `+0200` or none,
+    read as UTC), each row parsed on its own: the format of the first row is tried first, then the others."""
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T").str.replace(r"Z$", "+00:00")
+    parsed = [text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")]
+    for fmt in ISO_FORMATS:
+        if fmt.endswith("z"):
+            parsed.append(iso.str.to_datetime(format=fmt, strict=False, time_zone="UTC", time_unit="us"))
+        else:
+            naive = iso.str.to_datetime(format=fmt, strict=False, time_unit="us")
+            parsed.append(naive.dt.replace_time_zone("UTC"))
+    return pl.coalesce(parsed)
+
+
 def _mostly_numbers(frame: pl.DataFrame, text: pl.Expr) -> bool:
     """Times written as numbers in most rows (the others are then the bad ones, not the numbers)."""
     numbers, other = frame.select(
@@ -91,7 +115,7 @@ def parse_time(frame: pl.DataFrame, column: str, file: str) -> pl.DataFrame:
         _first_bad(frame, column, bad, file, "a number of seconds since the epoch, like the other rows")
         out = frame.with_columns(number.floor().cast(pl.Int64).alias(column))
     else:
-        parsed = text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")
+        parsed = _datetime(text)
         _first_bad(
             frame,
             column,

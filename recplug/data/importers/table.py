@@ -180,6 +180,12 @@ def import_table(
         inter, item_frame, query_frame, labels, maps, kinds, grain, unit = frames
         text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
         modalities = (["text"] if text_fields else []) + [m for m in MEDIA_FIELDS if m in item_frame.columns]
+        if positive is not None and positive.column not in labels:
+            raise DatasetError(
+                f"{interactions}: the positive rule names '{positive.column}', not one of the label columns "
+                f"{labels} (--positive COLUMN>=VALUE)",
+                file=str(interactions),
+            )
         if positive is None:
             weights = sorted(w for w in (event_weights or {}).values() if w > 0)
             positive = PositiveRule(
