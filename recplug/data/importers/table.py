@@ -19,6 +19,7 @@ folder is written through `staging`: a failed import leaves nothing behind.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -170,12 +171,11 @@ def import_table(
             queries,
             mapping,
             items_mapping,
-            implicit,
-            event_weights,
-            context,
-            basket,
-            sep,
-            header,
+            read=partial(read_table, sep=sep, header=header),
+            implicit=implicit,
+            event_weights=event_weights,
+            context=context,
+            basket=basket,
         )
         inter, item_frame, query_frame, labels, maps, kinds, grain, unit = frames
         text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
@@ -216,17 +216,17 @@ def import_table(
 
 
 def _read_all(
-    interactions,
-    items,
-    queries,
-    mapping,
-    items_mapping,
-    implicit,
-    event_weights,
-    context,
-    basket,
-    sep,
-    header,
+    interactions: str | Path,
+    items: str | Path | None,
+    queries: str | Path | None,
+    mapping: dict[str, str],
+    items_mapping: dict[str, str],
+    *,
+    read,
+    implicit: str | None,
+    event_weights: dict[str, float] | None,
+    context: list[str] | tuple[str, ...],
+    basket: str,
 ):
     """The log, items and queries as contract frames, with the labels, id maps, context kinds, time
     granularity and basket unit they hold."""
@@ -238,7 +238,7 @@ def _read_all(
             f"context column kinds {bad}: use COLUMN:numeric or COLUMN:categorical", file=log_file
         )
     context = [c.split(":")[0] for c in context]
-    raw = read_table(interactions, sep=sep, header=header)
+    raw = read(interactions)
     clash = [c for c in context if c in RESERVED_COLUMNS or c in mapping]
     if clash:
         raise DatasetError(
@@ -277,7 +277,7 @@ def _read_all(
     if items is not None:
         hint = "; --items-map TARGET=SOURCE maps the items file's own names" if not items_mapping else ""
         item_frame = _apply_mapping(
-            read_table(items, sep=sep, header=header),
+            read(items),
             {**mapping, **items_mapping},
             ITEM_TARGETS,
             str(items),
@@ -287,9 +287,7 @@ def _read_all(
         raise_first(item_frame, required_rules(["item_id"]), str(items))
     query_frame = None
     if queries is not None:
-        query_frame = _apply_mapping(
-            read_table(queries, sep=sep, header=header), mapping, QUERY_TARGETS, str(queries)
-        )
+        query_frame = _apply_mapping(read(queries), mapping, QUERY_TARGETS, str(queries))
         required(query_frame, ("query", "item_id"), str(queries))
         raise_first(query_frame, required_rules(["query", "item_id"]), str(queries))
     # one item map over the log and the items file (the catalog may hold items nobody used yet)
