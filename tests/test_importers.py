@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -121,3 +122,130 @@ def test_generic_import_errors_name_the_column(tmp_path):
         )
     with pytest.raises(DatasetError, match="no label column after mapping"):
         import_table(tmp_path / "log.csv", tmp_path / "ds", mapping={"user_id": "uid", "item_id": "iid"})
+
+
+# --- separators, headers, RecBole, ISO times, per-file maps -------------------------------------------
+
+EXPECTED = {
+    "user_id": [1, 2, 3],
+    "item_id": [10, 11, 10],
+    "ts": [1000, 2000, 3000],
+    "rating": [5.0, 3.0, 4.0],
+}
+NAMED = ["--map", "user_id=uid", "--map", "item_id=iid", "--map", "rating=r", "--map", "ts=t"]
+POSITIONAL = ["--map", "user_id=1", "--map", "item_id=2", "--map", "rating=3", "--map", "ts=4"]
+SHAPES = {
+    "tab-no-header (ml-100k u.data)": (
+        "u.data",
+        "1\t10\t5\t1000\n2\t11\t3\t2000\n3\t10\t4\t3000\n",
+        POSITIONAL,
+    ),
+    "whitespace-runs": ("log.txt", "uid  iid r    t\n 1 10  5 1000\n2 11 3 2000\n3   10 4 3000\n", NAMED),
+    "semicolon": ("log.csv", "uid;iid;r;t\n1;10;5;1000\n2;11;3;2000\n3;10;4;3000\n", NAMED),
+    "double-colon (ml-1m)": ("ratings.dat", "1::10::5::1000\n2::11::3::2000\n3::10::4::3000\n", POSITIONAL),
+    "recbole-inter": (
+        "ml.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t5\t1000.0\n2\t11\t3\t2000.0\n"
+        "3\t10\t4\t3000.9\n",
+        ["--map", "ts=timestamp"],
+    ),
+    "explicit-sep-tab": (
+        "log.txt",
+        "uid\tiid\tr\tt\n1\t10\t5\t1000\n2\t11\t3\t2000\n3\t10\t4\t3000\n",
+        [*NAMED, "--sep", "tab"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name, text, args", SHAPES.values(), ids=SHAPES.keys())
+def test_table_import_reads_many_shapes(tmp_path, name, text, args):
+    from experiments.cli import main
+
+    (tmp_path / name).write_text(text)
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "table",
+                "--interactions",
+                str(tmp_path / name),
+                "--out",
+                str(tmp_path / "ds"),
+                *args,
+            ]
+        )
+        == 0
+    )
+    got = load_dataset(tmp_path / "ds").interactions.sort("ts")
+    assert got.select(list(EXPECTED)).to_dict(as_series=False) == EXPECTED
+
+
+def test_header_less_string_ids_need_no_header(tmp_path):
+    (tmp_path / "log.csv").write_text("c_a,0266875001,5,1000\nc_b,0266875002,3,2000\n")
+    mapping = {"user_id": "1", "item_id": "2", "rating": "3", "ts": "4"}
+    ds = load_dataset(import_table(tmp_path / "log.csv", tmp_path / "ds", mapping=mapping, header=False))
+    assert ds.interactions.height == 2 and ds.meta.id_maps == ["user_id", "item_id"]
+
+
+def test_iso_8601_times_with_offsets_are_utc_seconds(tmp_path):
+    (tmp_path / "log.csv").write_text(
+        "uid,iid,r,t\n1,10,5,2018-09-20T10:00:00Z\n2,11,3,2018-09-20T12:00:00+02:00\n3,10,4,2018-09-20 10:00:01\n4,11,2,2018-09-20T12:00:02.5+0200\n"
+    )
+    mapping = {"user_id": "uid", "item_id": "iid", "rating": "r", "ts": "t"}
+    ts = load_dataset(import_table(tmp_path / "log.csv", tmp_path / "ds", mapping=mapping)).interactions["ts"]
+    assert sorted(ts.to_list()) == [1537437600, 1537437600, 1537437601, 1537437602]
+
+
+def test_items_file_has_its_own_map(tmp_path):
+    (tmp_path / "log.csv").write_text("uid,article,r,t\n1,a1,5,1000\n2,a2,3,2000\n")
+    (tmp_path / "items.tsv").write_text("id\tname\na1\tTee\na2\tTop\na3\tSock\n")
+    out = import_table(
+        tmp_path / "log.csv",
+        tmp_path / "ds",
+        items=tmp_path / "items.tsv",
+        mapping={"user_id": "uid", "item_id": "article", "rating": "r", "ts": "t"},
+        items_mapping={"item_id": "id", "title": "name"},
+    )
+    ds = load_dataset(out)
+    assert ds.items.sort("item_id")["title"].to_list() == ["Tee", "Top", "Sock"]
+    assert ds.interactions["item_id"].is_in(ds.items["item_id"].implode()).all()
+
+
+def test_long_text_is_truncated_at_import_and_counted_by_validate_and_describe(tmp_path, capsys, monkeypatch):
+    from experiments.cli import main
+    from recplug.data.importers import table
+    from recplug.data.limits import clip_text
+
+    monkeypatch.setattr(table, "clip_text", lambda frame: clip_text(frame, 8))
+    (tmp_path / "log.csv").write_text("user_id,item_id,rating,ts\n1,10,5,1000\n2,11,3,2000\n")
+    (tmp_path / "items.csv").write_text("item_id,title\n10,short\n11,a much longer title\n")
+    out = import_table(tmp_path / "log.csv", tmp_path / "ds", items=tmp_path / "items.csv")
+    assert load_dataset(out).items.sort("item_id")["title"].to_list() == ["short", "a much l"]
+    # a folder written elsewhere: validate and describe count what a reader will cut
+    meta = json.loads((out / "dataset.json").read_text())
+    (out / "dataset.json").write_text(json.dumps({**meta, "limits": {"text_chars": 6}}))
+    assert main(["data", "validate", str(out)]) == 0
+    assert "1 'title' value(s) are over 6 characters" in capsys.readouterr().out
+    assert main(["data", "describe", str(out), "--out", str(tmp_path / "d")]) == 0
+    assert json.loads((tmp_path / "d" / "describe.json").read_text())["text_over_limit"] == {"title": 1}
+
+
+def test_reimport_replaces_an_older_dataset_whole(tmp_path):
+    (tmp_path / "log.csv").write_text("user_id,item_id,rating,ts\n1,10,5,1000\n2,11,3,2000\n")
+    first = import_table(tmp_path / "log.csv", tmp_path / "ds")
+    (first / "queries.parquet").write_bytes(b"stale")  # an entry the new import does not write
+    (tmp_path / "log.csv").write_text("user_id,item_id,rating,ts\n1,10,5,1000\n")
+    again = load_dataset(import_table(tmp_path / "log.csv", tmp_path / "ds"))
+    assert again.interactions.height == 1 and again.queries is None
+    assert oct((tmp_path / "ds").stat().st_mode & 0o777) == "0o755"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_media_symlinked_inside_the_folder_is_read(tmp_path):
+    from recplug.data.media import read_media
+
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.png").write_bytes(b"png bytes")
+    (tmp_path / "alias.png").symlink_to(tmp_path / "media" / "a.png")
+    assert read_media("alias.png", tmp_path) == read_media("media/a.png", tmp_path) == b"png bytes"

@@ -21,12 +21,18 @@ def _generate(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     from recplug.data.io import load_dataset
     from recplug.data.labels import label_balance
+    from recplug.data.limits import describe_cut, text_over_limit
     from recplug.data.validate import validate_dataset
 
     meta = validate_dataset(args.dir, check_media=not args.skip_media)
     print(f"{args.dir}: valid ({meta.name}; modalities {', '.join(meta.modalities)})")
-    note = label_balance(load_dataset(args.dir, lazy=True).interactions, meta).note(meta)
-    if note:
+    ds = load_dataset(args.dir, lazy=True)
+    limit = meta.size_limits.text_chars
+    notes = [
+        label_balance(ds.interactions, meta).note(meta),
+        describe_cut(text_over_limit(ds.items, limit), limit),
+    ]
+    for note in filter(None, notes):
         print(f"note: {note}")
 
 
@@ -43,8 +49,9 @@ def _import_movielens(args: argparse.Namespace) -> None:
     from recplug.data.importers import import_movielens
 
     with timed("import movielens"):
+        positive_min = _number(str(args.positive_min), "--positive-min")
         import_movielens(
-            args.src, args.out, positive_min=args.positive_min, name=args.name, implicit=args.implicit
+            args.src, args.out, positive_min=positive_min, name=args.name, implicit=args.implicit
         )
     print(f"wrote {args.out}")
 
@@ -54,30 +61,33 @@ def _import_table(args: argparse.Namespace) -> None:
     from recplug.data.meta import PositiveRule
 
     mapping = _pairs(args.map, "--map", "TARGET=SOURCE (e.g. user_id=uid)")
+    items_mapping = _pairs(args.items_map, "--items-map", "TARGET=SOURCE (e.g. item_id=article_id)")
     weights = {}
     for kind, w in _pairs(args.event_weight, "--event-weight", "TYPE=WEIGHT (e.g. purchase=1)").items():
-        try:
-            weights[kind] = float(w)
-        except ValueError:
-            raise SystemExit(f"--event-weight {kind}={w}: the weight must be a number") from None
+        weights[kind] = _number(w, f"--event-weight {kind}={w}: the weight")
     positive = None
     if args.positive:
         col, _, value = args.positive.partition(">=")
-        if not value:
-            raise SystemExit(f"--positive expects COLUMN>=VALUE (e.g. rating>=4), got '{args.positive}'")
-        positive = PositiveRule(column=col.strip(), min=float(value))
+        if not value or not col.strip():
+            raise ValueError(f"--positive expects COLUMN>=VALUE (e.g. rating>=4), got '{args.positive}'")
+        positive = PositiveRule(
+            column=col.strip(), min=_number(value, f"--positive {args.positive}: the value")
+        )
     import_table(
         args.interactions,
         args.out,
         items=args.items,
         queries=args.queries,
         mapping=mapping,
+        items_mapping=items_mapping,
         positive=positive,
         name=args.name,
         implicit=args.implicit,
         event_weights=weights or None,
         context=[c for arg in args.context or [] for c in arg.split(",") if c],
         basket=args.basket,
+        sep=args.sep,
+        header=False if args.no_header else None,
     )
     print(f"wrote {args.out}")
 
@@ -85,11 +95,26 @@ def _import_table(args: argparse.Namespace) -> None:
 def _pairs(values: list[str] | None, option: str, expected: str) -> dict[str, str]:
     out = {}
     for kv in values or []:
-        if "=" not in kv:
-            raise SystemExit(f"{option} expects {expected}, got '{kv}'")
-        key, value = kv.split("=", 1)
+        key, _, value = kv.partition("=")
+        if not key.strip() or not value.strip():
+            raise ValueError(f"{option} expects {expected}, got '{kv}'")
+        if key in out:
+            raise ValueError(f"{option} maps '{key}' twice ('{key}={out[key]}' and '{kv}')")
         out[key] = value
     return out
+
+
+def _number(text: str, what: str) -> float:
+    """A finite number from an option's text, or a ValueError naming the option."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got '{text}'")
+    return value
 
 
 def _implicit(args: argparse.Namespace) -> None:
@@ -161,7 +186,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--map",
         action="append",
         metavar="TARGET=SOURCE",
-        help="contract column = source column (repeatable; text fields may join several: tags=colour+section)",
+        help="contract column = source column (repeatable; text fields may join several: tags=colour+section; "
+        "header-less files name their columns 1, 2, ...: user_id=1)",
+    )
+    t.add_argument(
+        "--items-map",
+        action="append",
+        metavar="TARGET=SOURCE",
+        help="a mapping for the items file only, where its names differ from the log's (e.g. item_id=id)",
+    )
+    t.add_argument(
+        "--sep",
+        help="field separator of text files: tab, comma, semicolon, pipe, whitespace or a literal like '::' "
+        "(default: guessed from the first line)",
+    )
+    t.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the text files have no header line (default: guessed; a first line of numbers only is data)",
     )
     t.add_argument("--positive", help="positive rule COLUMN>=VALUE (default: first label column >= 1)")
     t.add_argument(

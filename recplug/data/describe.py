@@ -15,6 +15,7 @@ import polars as pl  # noqa: E402
 
 from recplug.data.io import Dataset, atomic_write_text, load_dataset  # noqa: E402
 from recplug.data.labels import label_balance  # noqa: E402
+from recplug.data.limits import describe_cut, text_over_limit  # noqa: E402
 from recplug.data.schema import MEDIA_FIELDS, TEXT_FIELDS  # noqa: E402
 from recplug.data.split import cold_items, period_expr  # noqa: E402
 
@@ -70,6 +71,8 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
     cold_impr = test.filter(pl.col("item_id").is_in(cold.implode())).select(pl.len()).collect().item()
     n_queries = ds.queries.select(pl.len()).collect().item() if ds.queries is not None else 0
     balance = label_balance(inter, meta)
+    text_limit = meta.size_limits.text_chars
+    text_cut = text_over_limit(items, text_limit)
     shared = (
         (
             inter.group_by("user_id", "ts")
@@ -100,7 +103,8 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
         "basket": meta.basket,
         "rows_sharing_user_ts": round((shared or 0) / max(counts["interactions"], 1), 4),
         "context_columns": meta.context_columns,
-        "notes": [n for n in [balance.note(meta)] if n],
+        "text_over_limit": text_cut,
+        "notes": [n for n in [balance.note(meta), describe_cut(text_cut, text_limit)] if n],
     }
 
 

@@ -15,8 +15,12 @@ class ValidationFailed(DatasetError):
     """Several problems found at once; `problems` holds each one."""
 
     def __init__(self, directory: str, problems: list[DatasetError]):
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"dataset {directory} failed validation ({len(problems)} problem(s)):\n{lines}")
+        if len(problems) == 1:  # one problem, one line
+            message = f"dataset {directory} failed validation: {problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            message = f"dataset {directory} failed validation ({len(problems)} problem(s)):\n{lines}"
+        super().__init__(message)
         self.problems = problems
 
 
@@ -28,18 +32,29 @@ def describe_validation_error(error, where: str = "") -> str:
     return f"{where}{problems}"
 
 
-def raise_first_bad(frame, column: str, bad, file: str, problem: str) -> None:
-    """Raise a DatasetError naming the first row of `frame` where the polars expression `bad` holds:
-    "{file}: column 'c' row r: {value!r} {problem} (n row(s) like it)". Nothing when no row is bad."""
-    import polars as pl
+def first_bad(
+    frame, column: str, bad, file: str, problem: str, count: int | None = None
+) -> DatasetError | None:
+    """The error naming the first row of `frame` (eager or lazy) where the polars expression `bad` holds:
+    "{file}: column 'c' row r: {value!r} {problem} (n row(s) like it)"; None when no row is bad.
+    `count` spares a second pass when the caller already counted the bad rows."""
+    bad = bad.fill_null(False)
+    lf = frame.lazy()
+    if count is None:
+        count = lf.select(bad.sum()).collect().item()
+    if not count:
+        return None
+    first = lf.with_row_index("row").filter(bad).select("row", column).head(1).collect().row(0, named=True)
+    return DatasetError(
+        f"{file}: column '{column}' row {first['row']}: {first[column]!r} {problem} ({count} row(s) like it)",
+        file=file,
+        column=column,
+        row=first["row"],
+    )
 
-    rows = frame.select(pl.col(column), bad.alias("_bad")).with_row_index("row").filter(pl.col("_bad"))
-    if rows.height:
-        first = rows.row(0, named=True)
-        raise DatasetError(
-            f"{file}: column '{column}' row {first['row']}: {first[column]!r} {problem} "
-            f"({rows.height} row(s) like it)",
-            file=file,
-            column=column,
-            row=first["row"],
-        )
+
+def raise_first_bad(frame, column: str, bad, file: str, problem: str) -> None:
+    """Raise `first_bad`'s error when some row of `frame` is bad; nothing otherwise."""
+    error = first_bad(frame, column, bad, file, problem)
+    if error is not None:
+        raise error

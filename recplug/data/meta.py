@@ -10,7 +10,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recplug.data.errors import DatasetError, describe_validation_error
+from recplug.data.limits import Limits
 from recplug.data.schema import INTERACTION_COLUMNS, LABEL_COLUMNS, META_FILE, TEXT_FIELDS
+from recplug.data.values import MAX_SECONDS
 
 RESERVED_COLUMNS = frozenset(c.name for c in INTERACTION_COLUMNS)
 
@@ -20,7 +22,7 @@ class PositiveRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     column: str
-    min: float = 1.0
+    min: float = Field(1.0, allow_inf_nan=False)
 
     def expr(self) -> pl.Expr:
         return pl.col(self.column) >= self.min
@@ -43,6 +45,11 @@ class Splits(BaseModel):
     def _ordered(self) -> Splits:
         if not (self.start <= self.train_end <= self.valid_end <= self.end):
             raise ValueError("splits must satisfy start <= train_end <= valid_end <= end")
+        if self.start < 0 or self.end >= MAX_SECONDS:
+            raise ValueError(
+                f"splits must be seconds since the epoch in [0, {MAX_SECONDS}) (got start={self.start}, "
+                f"end={self.end}; milliseconds divide by 1000)"
+            )
         return self
 
 
@@ -78,6 +85,13 @@ class DatasetMeta(BaseModel):
     event_weights: dict[str, float] | None = Field(
         None, description="implicit event types and the weights written to the 'weight' label"
     )
+    limits: Limits | None = Field(
+        None, description="per-item size limits (recplug.data.limits); the defaults when absent"
+    )
+
+    @property
+    def size_limits(self) -> Limits:
+        return self.limits or Limits()
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetMeta:
@@ -104,12 +118,27 @@ class DatasetMeta(BaseModel):
         atomic_write_text(Path(directory) / META_FILE, self.model_dump_json(indent=2, exclude_none=True))
 
 
+def make_meta(where: str, **fields: Any) -> DatasetMeta:
+    """A DatasetMeta built by an importer or a tool; a bad field is a one-line DatasetError naming it."""
+    try:
+        return DatasetMeta(**fields)
+    except ValidationError as e:
+        raise DatasetError(
+            describe_validation_error(e, f"{where}: invalid {META_FILE}: "), file=META_FILE
+        ) from None
+
+
 def read_meta(directory: Path) -> DatasetMeta:
     """Parse `dataset.json`, naming the key (or line/column of bad JSON) in the error."""
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise DatasetError(f"{path}: missing; a dataset folder needs {META_FILE}", file=META_FILE)
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x})", file=META_FILE
+        ) from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:

@@ -12,6 +12,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from recplug.data.errors import DatasetError, ValidationFailed
+from recplug.data.limits import Limits
 from recplug.data.media import decode_audio, decode_image, read_media
 from recplug.data.meta import DatasetMeta, read_meta
 from recplug.data.schema import (
@@ -22,8 +23,11 @@ from recplug.data.schema import (
     QUERIES_FILE,
     SPECS,
 )
+from recplug.data.values import check as check_values
+from recplug.data.values import rules_for
 
 MAX_ROWS_NAMED = 5  # how many offending rows a message lists
+MAX_ITEMS_NAMED = 20  # how many items with refused media are named, one problem each
 
 
 def _rows(frame: pl.DataFrame, show: str | None = None) -> str:
@@ -106,6 +110,7 @@ def _check_items(lf: pl.LazyFrame, problems: list[DatasetError]) -> None:
 def _check_known_items(
     lf: pl.LazyFrame, file: str, item_ids: pl.LazyFrame, problems: list[DatasetError]
 ) -> None:
+    lf = lf.with_columns(pl.col("item_id").cast(pl.Int64, strict=False))  # ids past int64 are named apart
     unknown = (
         lf.with_row_index("row")
         .join(item_ids, on="item_id", how="anti", maintain_order="left")  # the first rows, in file order
@@ -147,24 +152,55 @@ def _listed_but_missing(file: str, listed, key: str, columns: set[str], problems
             )
 
 
-def _check_media(lf: pl.LazyFrame, root: Path, columns: set[str], problems: list[DatasetError]) -> None:
+def _check_media(
+    lf: pl.LazyFrame,
+    root: Path,
+    columns: set[str],
+    max_bytes: int,
+    decode_all: bool,
+    problems: list[DatasetError],
+) -> None:
+    """Every media cell is readable under the folder's rules (`read_media`: paths confined to the folder,
+    regular files, at most `max_bytes`), named item by item; with `decode_all`, every one also decodes."""
     decoders = {"image": decode_image, "audio": decode_audio}
     for column, decode in decoders.items():
         if column not in columns:
             continue
-        frame = lf.select("item_id", column).filter(pl.col(column).is_not_null()).collect()
+        frame = lf.select("item_id", column).filter(pl.col(column).is_not_null())
+        if not decode_all and frame.collect_schema()[column] == pl.Binary:
+            frame = frame.filter(pl.col(column).bin.size() > max_bytes)  # inline bytes: only sizes to check
+        frame = frame.collect()
+        refused: list[DatasetError] = []
         bad: list[str] = []
         for item_id, value in tqdm(
             frame.iter_rows(),
             total=len(frame),
-            desc=f"decode {column}",
+            desc=f"check {column}",
             leave=False,
             disable=len(frame) < 5000,
         ):
             try:
-                decode(read_media(value, root))
+                data = read_media(value, root, max_bytes)
+            except DatasetError as e:
+                what = f"{ITEMS_FILE}: column '{column}' item_id={item_id}: {e}"
+                refused.append(DatasetError(what, file=ITEMS_FILE, column=column))
+                continue
+            if not decode_all:
+                continue
+            try:
+                decode(data)
             except Exception as e:  # noqa: BLE001 - any decoder failure means the bytes are unusable
                 bad.append(f"item_id={item_id} ({type(e).__name__})")
+        problems += refused[:MAX_ITEMS_NAMED]
+        if len(refused) > MAX_ITEMS_NAMED:
+            problems.append(
+                DatasetError(
+                    f"{ITEMS_FILE}: column '{column}': {len(refused) - MAX_ITEMS_NAMED} more item(s) refused "
+                    "like the ones above",
+                    file=ITEMS_FILE,
+                    column=column,
+                )
+            )
         if bad:
             shown = ", ".join(bad[:MAX_ROWS_NAMED]) + (
                 f" (+{len(bad) - MAX_ROWS_NAMED} more)" if len(bad) > MAX_ROWS_NAMED else ""
@@ -193,7 +229,11 @@ def _check_context(meta: DatasetMeta, columns: set[str], root: Path, problems: l
 
 
 def validate_dataset(directory: str | Path, *, check_media: bool = True) -> DatasetMeta:
-    """Raise `ValidationFailed` listing every problem found; return the parsed metadata when clean."""
+    """Raise `ValidationFailed` listing every problem found; return the parsed metadata when clean.
+
+    Schema (columns, dtypes), values (`recplug.data.values`: times in seconds, labels in range, ids in
+    int64), references (items of the log and queries exist) and media (confined to the folder, within the
+    size limit; decoded too unless `check_media=False`)."""
     root = Path(directory)
     problems: list[DatasetError] = []
     meta: DatasetMeta | None = None
@@ -220,24 +260,31 @@ def validate_dataset(directory: str | Path, *, check_media: bool = True) -> Data
     nonempty = {f: _check_not_empty(lf, f, problems) for f, lf in scans.items()}
     ok = {f: nonempty[f] and {c.name for c in SPECS[f] if c.required} <= usable[f] for f in scans}
 
+    for file, lf in scans.items():
+        if ok[file]:
+            schema = lf.collect_schema()
+            problems += check_values(lf, rules_for(file, {c: schema[c] for c in usable[file]}), file)
     if ok.get(ITEMS_FILE):
         _check_items(scans[ITEMS_FILE], problems)
-        if check_media:
-            _check_media(scans[ITEMS_FILE], root, usable[ITEMS_FILE], problems)
+        limit = (meta.size_limits if meta is not None else Limits()).media_bytes
+        _check_media(scans[ITEMS_FILE], root, usable[ITEMS_FILE], limit, check_media, problems)
+    if ok.get(QUERIES_FILE):
+        _check_nulls(scans[QUERIES_FILE], QUERIES_FILE, ["query", "item_id"], problems)
     if ITEMS_FILE in scans and "item_id" in usable[ITEMS_FILE]:
-        item_ids = scans[ITEMS_FILE].select("item_id").unique()
+        item_ids = scans[ITEMS_FILE].select(pl.col("item_id").cast(pl.Int64, strict=False)).unique()
         for file in (INTERACTIONS_FILE, QUERIES_FILE):
             if ok.get(file):
                 _check_known_items(scans[file], file, item_ids, problems)
     if ok.get(INTERACTIONS_FILE):
         _check_nulls(scans[INTERACTIONS_FILE], INTERACTIONS_FILE, ["user_id", "item_id", "ts"], problems)
+    present = {f: set(lf.collect_schema().names()) for f, lf in scans.items()}  # a bad dtype is named apart
     if INTERACTIONS_FILE in scans:
-        _check_labels(scans[INTERACTIONS_FILE], usable[INTERACTIONS_FILE], meta, problems)
+        _check_labels(scans[INTERACTIONS_FILE], present[INTERACTIONS_FILE], meta, problems)
     if meta is not None and ITEMS_FILE in scans:
-        _listed_but_missing(ITEMS_FILE, meta.text_fields, "text_fields", usable[ITEMS_FILE], problems)
+        _listed_but_missing(ITEMS_FILE, meta.text_fields, "text_fields", present[ITEMS_FILE], problems)
         if meta.media == "inline":
             for m in ("image", "audio"):
-                if m in meta.modalities and m not in usable[ITEMS_FILE]:
+                if m in meta.modalities and m not in present[ITEMS_FILE]:
                     problems.append(
                         DatasetError(
                             f"{ITEMS_FILE}: column '{m}' missing but {META_FILE} lists modality '{m}'",

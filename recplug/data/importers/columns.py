@@ -1,43 +1,43 @@
 """Source columns into contract columns, with errors that name the file, column, row and value.
 
-CSV files are read as text (so `"0266875001"` keeps its leading zero) and each column is parsed by
-its role: ids (integers, or strings mapped through `recplug.data.id_map`), times (epoch seconds, ISO
-dates or datetimes), labels (numbers or booleans), text (several source columns joined into one) and
-context columns (numeric when every value parses as a number, else categorical).
+Text files are read as text (`recplug.data.importers.reading`: `"0266875001"` keeps its leading zero)
+and each column is parsed by its role: ids (integers, or strings mapped through `recplug.data.id_map`),
+times (epoch seconds, ISO dates or datetimes), labels (numbers or booleans), text (several source
+columns joined into one) and context columns (numeric when every value parses as a number, else
+categorical).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import polars as pl
 
 from recplug.data.errors import DatasetError, raise_first_bad
 from recplug.data.id_map import build_map, needs_map
+from recplug.data.values import raise_first, time_rules
 
 DAY = 86400
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-SEPARATORS = {".tsv": "\t", ".csv": ",", ".txt": ","}
+INTEGER = r"^\s*[-+]?\d{1,18}\s*$"  # at most 18 digits: always inside int64
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+)
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
-    """A CSV, TSV or parquet file as a frame (by suffix); CSV/TSV columns come as text."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file", file=str(path))
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-        if suffix in SEPARATORS:
-            return pl.read_csv(path, separator=SEPARATORS[suffix], infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError) as e:
+def required(frame: pl.DataFrame, columns: tuple[str, ...], file: str, what: str = "mapped column") -> None:
+    """Every one of `columns` is in `frame` (a mapped contract column, or a named source column)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hint = f"; map it with --map {missing[0]}=SOURCE" if what == "mapped column" else ""
         raise DatasetError(
-            f"{path}: not a readable {suffix[1:]} file ({str(e).splitlines()[0]})", file=str(path)
-        ) from None
-    raise DatasetError(
-        f"{path}: unsupported file type '{suffix}' (use .csv, .tsv or .parquet)", file=str(path)
-    )
+            f"{file}: no {what} {missing} (has {frame.columns}){hint}", file=file, column=missing[0]
+        )
 
 
 def _first_bad(frame: pl.DataFrame, column: str, bad: pl.Expr, file: str, expected: str) -> None:
@@ -57,30 +57,75 @@ def parse_ids(frame: pl.DataFrame, column: str, file: str, mapping: pl.DataFrame
     return apply_map(frame, column, mapping, file), mapping
 
 
+def parse_int(frame: pl.DataFrame, column: str, file: str) -> pl.DataFrame:
+    """`column` as int64 from integer text (ids of a source that has integer ids, like MovieLens)."""
+    if frame.schema[column].is_integer():
+        return frame.with_columns(pl.col(column).cast(pl.Int64))
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    _first_bad(frame, column, ~text.str.contains(INTEGER), file, "an integer id")
+    return frame.with_columns(text.cast(pl.Int64).alias(column))
+
+
+def parse_number(frame: pl.DataFrame, column: str, file: str) -> pl.DataFrame:
+    """`column` as float32 from number text (a rating)."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    _first_bad(frame, column, ~text.str.contains(NUMBER), file, "a number")
+    return frame.with_columns(text.cast(pl.Float32).alias(column))
+
+
+def _datetime(text: pl.Expr) -> pl.Expr:
+    """ISO-8601 dates and datetimes (`T` or space, optional fraction, `Z` / `+02:00` / `+0200` or none,
+    read as UTC), each row parsed on its own: the format of the first row is tried first, then the others."""
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T").str.replace(r"Z$", "+00:00")
+    parsed = [text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")]
+    for fmt in ISO_FORMATS:
+        if fmt.endswith("z"):
+            parsed.append(iso.str.to_datetime(format=fmt, strict=False, time_zone="UTC", time_unit="us"))
+        else:
+            naive = iso.str.to_datetime(format=fmt, strict=False, time_unit="us")
+            parsed.append(naive.dt.replace_time_zone("UTC"))
+    return pl.coalesce(parsed)
+
+
+def _mostly_numbers(frame: pl.DataFrame, text: pl.Expr) -> bool:
+    """Times written as numbers in most rows (the others are then the bad ones, not the numbers)."""
+    numbers, other = frame.select(
+        text.str.contains(NUMBER).sum().alias("numbers"),
+        (text.is_not_null() & ~text.str.contains(NUMBER)).sum().alias("other"),
+    ).row(0)
+    return numbers >= other
+
+
 def parse_time(frame: pl.DataFrame, column: str, file: str) -> pl.DataFrame:
-    """`column` as int64 epoch seconds from numbers, dates or datetimes (typed, or ISO-8601 text;
-    offsets are converted to UTC, naive times read as UTC)."""
+    """`column` as int64 epoch seconds from numbers (`881250949`, RecBole's `881250949.0`), dates or
+    datetimes (typed, or ISO-8601 text; offsets are converted to UTC, naive times read as UTC). Times
+    that are negative or look like milli- / micro- / nanoseconds are refused (`recplug.data.values`)."""
     dtype = frame.schema[column]
+    text = pl.col(column).cast(pl.String).str.strip_chars()
     if dtype.is_temporal():
         expr = pl.col(column)
         if dtype == pl.Date:
             expr = expr.cast(pl.Datetime("us"))
-        return frame.with_columns(expr.dt.epoch("s").cast(pl.Int64))
-    if dtype.is_numeric():
-        return frame.with_columns(pl.col(column).cast(pl.Int64))
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    numeric = frame.select(text.str.contains(r"^-?\d+$").all()).item()
-    if numeric:
-        return frame.with_columns(text.cast(pl.Int64).alias(column))
-    parsed = text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")
-    _first_bad(
-        frame,
-        column,
-        pl.col(column).is_not_null() & parsed.is_null(),
-        file,
-        "a time (epoch seconds, or an ISO date / datetime like 2018-09-20 or 2018-09-20T10:00:00)",
-    )
-    return frame.with_columns(parsed.dt.epoch("s").cast(pl.Int64).alias(column))
+        out = frame.with_columns(expr.dt.epoch("s").cast(pl.Int64))
+    elif dtype.is_integer():
+        out = frame.with_columns(pl.col(column).cast(pl.Int64))
+    elif dtype.is_numeric() or _mostly_numbers(frame, text):
+        number = pl.col(column) if dtype.is_numeric() else text.cast(pl.Float64, strict=False)
+        bad = pl.col(column).is_not_null() & ~number.is_finite().fill_null(False)
+        _first_bad(frame, column, bad, file, "a number of seconds since the epoch, like the other rows")
+        out = frame.with_columns(number.floor().cast(pl.Int64).alias(column))
+    else:
+        parsed = _datetime(text)
+        _first_bad(
+            frame,
+            column,
+            pl.col(column).is_not_null() & parsed.is_null(),
+            file,
+            "a time (epoch seconds, or an ISO date / datetime like 2018-09-20 or 2018-09-20T10:00:00)",
+        )
+        out = frame.with_columns(parsed.dt.epoch("s").cast(pl.Int64).alias(column))
+    raise_first(out, time_rules(column), file)
+    return out
 
 
 def granularity(ts: pl.Series) -> str:

@@ -9,94 +9,101 @@ Rules (documented in the README):
 - splits are by time at the 70% / 85% quantiles of rating times;
 - `implicit=True`: every rating becomes a `play` event (label 1, the rating dropped): a log with no
   negatives, the shape of most purchase / play / click logs (see experiments/configs/implicit.yaml).
-MovieLens is text only: no image or audio.
+MovieLens is text only: no image or audio. Every value is parsed with an error naming the file, column,
+row and value, and the folder is written through `staging` (a failed import leaves nothing behind).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import polars as pl
 
 from recplug.data.errors import DatasetError
+from recplug.data.importers.columns import parse_int, parse_number, parse_time, required
+from recplug.data.importers.reading import read_table
+from recplug.data.importers.staging import staged
 from recplug.data.io import write_dataset
-from recplug.data.meta import DatasetMeta, PositiveRule
+from recplug.data.meta import make_meta
 from recplug.data.split import quantile_splits
 from recplug.data.validate import validate_dataset
+from recplug.data.values import raise_first, required_rules
 
 ML100K_GENRES = (
     "unknown Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror "
     "Musical Mystery Romance Sci-Fi Thriller War Western"
 ).split()
+RATINGS = ("user_id", "item_id", "rating", "ts")
 
 
-def _lines(path: Path, sep: str, names: list[str]) -> pl.DataFrame:
-    """Read a latin-1 file whose fields are split by a multi-character separator (ml-1m's '::')."""
-    text = path.read_bytes().decode("latin-1")
-    frame = pl.DataFrame({"line": text.splitlines()}).filter(pl.col("line").str.len_chars() > 0)
-    return frame.select(pl.col("line").str.splitn(sep, len(names)).struct.rename_fields(names)).unnest("line")
+def _named(frame: pl.DataFrame, names: tuple[str, ...] | list[str], file: Path) -> pl.DataFrame:
+    """A header-less file's positional columns (1, 2, ...) named; a wrong field count is an error."""
+    if frame.width != len(names):
+        raise DatasetError(
+            f"{file}: {frame.width} field(s) per line, expected {len(names)} ({', '.join(names)})",
+            file=str(file),
+        )
+    return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def _ratings(frame: pl.DataFrame, file: Path, source: tuple[str, ...] = RATINGS) -> pl.DataFrame:
+    """(user, item, rating, time) source columns -> typed user_id, item_id, ts, rating, every value checked
+    (errors name the source column, row and value)."""
+    f = str(file)
+    required(frame, source, f, "column")
+    user, item, rating, ts = source
+    raise_first(frame, required_rules(list(source)), f)
+    frame = parse_number(parse_int(parse_int(frame, user, f), item, f), rating, f)
+    frame = parse_time(frame, ts, f)
+    return frame.select(
+        pl.col(user).alias("user_id"),
+        pl.col(item).alias("item_id"),
+        pl.col(ts).alias("ts"),
+        pl.col(rating).alias("rating"),
+    )
+
+
+def _movies(frame: pl.DataFrame, file: Path, item: str, genres: pl.Expr) -> pl.DataFrame:
+    frame = parse_int(frame, item, str(file))
+    return frame.select(pl.col(item).alias("item_id"), pl.col("title"), genres.alias("genres"))
 
 
 def _read_latest(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
-    ratings = pl.read_csv(src / "ratings.csv", schema_overrides={"rating": pl.Float32})
-    movies = pl.read_csv(src / "movies.csv")
-    tags = (
-        pl.read_csv(src / "tags.csv", schema_overrides={"tag": pl.String})
-        if (src / "tags.csv").is_file()
-        else None
+    ratings = _ratings(
+        read_table(src / "ratings.csv", sep=","),
+        src / "ratings.csv",
+        ("userId", "movieId", "rating", "timestamp"),
     )
-    ratings = ratings.select(
-        pl.col("userId").cast(pl.Int64).alias("user_id"),
-        pl.col("movieId").cast(pl.Int64).alias("item_id"),
-        pl.col("timestamp").cast(pl.Int64).alias("ts"),
-        pl.col("rating").cast(pl.Float32),
-    )
-    movies = movies.select(
-        pl.col("movieId").cast(pl.Int64).alias("item_id"),
-        "title",
-        pl.col("genres").str.split("|").alias("genres"),
-    )
-    if tags is not None:
-        tags = tags.select(pl.col("movieId").cast(pl.Int64).alias("item_id"), pl.col("tag").cast(pl.String))
+    movies_raw = read_table(src / "movies.csv", sep=",")
+    required(movies_raw, ("movieId", "title", "genres"), str(src / "movies.csv"), "column")
+    movies = _movies(movies_raw, src / "movies.csv", "movieId", pl.col("genres").str.split("|"))
+    tags = None
+    if (src / "tags.csv").is_file() and (src / "tags.csv").stat().st_size:
+        tags = read_table(src / "tags.csv", sep=",", allow_empty=True)
+        required(tags, ("movieId", "tag"), str(src / "tags.csv"), "column")
+        tags = parse_int(tags, "movieId", str(src / "tags.csv")).select(
+            pl.col("movieId").alias("item_id"), pl.col("tag")
+        )
     return ratings, movies, tags
 
 
 def _read_1m(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, None]:
-    ratings = _lines(src / "ratings.dat", "::", ["user_id", "item_id", "rating", "ts"]).select(
-        pl.col("user_id").cast(pl.Int64),
-        pl.col("item_id").cast(pl.Int64),
-        pl.col("ts").cast(pl.Int64),
-        pl.col("rating").cast(pl.Float32),
-    )
-    movies = _lines(src / "movies.dat", "::", ["item_id", "title", "genres"]).select(
-        pl.col("item_id").cast(pl.Int64), "title", pl.col("genres").str.split("|")
-    )
-    return ratings, movies, None
+    read = lambda name: read_table(src / name, sep="::", header=False, encoding="latin-1")  # noqa: E731
+    ratings = _ratings(_named(read("ratings.dat"), RATINGS, src / "ratings.dat"), src / "ratings.dat")
+    movies = _named(read("movies.dat"), ("item_id", "title", "genres"), src / "movies.dat")
+    return ratings, _movies(movies, src / "movies.dat", "item_id", pl.col("genres").str.split("|")), None
 
 
 def _read_100k(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, None]:
-    ratings = pl.read_csv(
-        src / "u.data", separator="\t", has_header=False, new_columns=["user_id", "item_id", "rating", "ts"]
-    ).select(
-        pl.col("user_id").cast(pl.Int64),
-        pl.col("item_id").cast(pl.Int64),
-        pl.col("ts").cast(pl.Int64),
-        pl.col("rating").cast(pl.Float32),
+    ratings = _ratings(
+        _named(read_table(src / "u.data", sep="\t", header=False), RATINGS, src / "u.data"), src / "u.data"
     )
-    text = (src / "u.item").read_bytes().decode("latin-1")
-    raw = pl.read_csv(
-        io.StringIO(text),
-        separator="|",
-        has_header=False,
-        quote_char=None,
-        new_columns=["item_id", "title", "release", "video", "url", *ML100K_GENRES],
-    )
+    raw = read_table(src / "u.item", sep="|", header=False, encoding="latin-1", quote=None)
+    raw = _named(raw, ["item_id", "title", "release", "video", "url", *ML100K_GENRES], src / "u.item")
     genres = pl.concat_list(
-        [pl.when(pl.col(g) == 1).then(pl.lit(g)) for g in ML100K_GENRES]
+        [pl.when(pl.col(g) == "1").then(pl.lit(g)) for g in ML100K_GENRES]
     ).list.drop_nulls()
-    movies = raw.select(pl.col("item_id").cast(pl.Int64), "title", genres.alias("genres"))
-    return ratings, movies, None
+    return ratings, _movies(raw, src / "u.item", "item_id", genres), None
 
 
 LAYOUTS = {
@@ -107,6 +114,8 @@ LAYOUTS = {
 
 
 def detect_layout(src: Path) -> str:
+    if not src.is_dir():
+        raise DatasetError(f"{src}: no such folder (the unpacked MovieLens download)", file=str(src))
     for name, (files, _) in LAYOUTS.items():
         if all((src / f).is_file() for f in files):
             return name
@@ -126,6 +135,12 @@ def import_movielens(
 ) -> Path:
     src = Path(src)
     layout = detect_layout(src)
+    with staged(out) as tmp:
+        _import(src, layout, tmp, positive_min, name, implicit)
+    return Path(out)
+
+
+def _import(src: Path, layout: str, out: Path, positive_min: float, name: str | None, implicit: bool) -> None:
     ratings, movies, tags = LAYOUTS[layout][1](src)
     first_seen = ratings.group_by("item_id").agg(pl.col("ts").min().alias("created_ts"))
     items = movies.join(first_seen, on="item_id", how="left").with_columns(
@@ -143,11 +158,12 @@ def import_movielens(
     else:
         items = items.with_columns(pl.lit(None, dtype=pl.String).alias("tags"))
     items = items.select("item_id", "title", "description", "tags", "category", "created_ts").sort("item_id")
-    label, rule = "rating", PositiveRule(column="rating", min=positive_min)
+    label, rule = "rating", {"column": "rating", "min": positive_min}
     if implicit:
         ratings = ratings.drop("rating").with_columns(pl.lit(1.0, dtype=pl.Float32).alias("play"))
-        label, rule = "play", PositiveRule(column="play", min=1)
-    meta = DatasetMeta(
+        label, rule = "play", {"column": "play", "min": 1}
+    meta = make_meta(
+        str(src),
         name=name or f"movielens-{src.name}" + ("-implicit" if implicit else ""),
         modalities=["text"],
         text_fields=["title", "description", "tags"],
@@ -159,4 +175,3 @@ def import_movielens(
     )
     write_dataset(out, meta, items, ratings.sort("ts", "user_id", "item_id"))
     validate_dataset(out)
-    return Path(out)

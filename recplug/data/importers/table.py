@@ -9,13 +9,17 @@ What it handles, each with an error naming the file, column, row and value when 
 - implicit logs: `implicit="purchase"` makes every row a purchase (label 1); `event_weights` turns an
   event-type column (`--map event=type`) into the `weight` label;
 - `tags` (or any text field) from several columns (`tags=colour+section`);
-- extra log columns kept as context features (`context=["price", "channel"]`), declared in dataset.json.
+- extra log columns kept as context features (`context=["price", "channel"]`), declared in dataset.json;
+- any separator, header-less files and RecBole atomic files (`recplug.data.importers.reading`), and a
+  column map of its own for the items file (`items_mapping`) where its names differ from the log's.
+Values are checked against the contract's rules (`recplug.data.values`) naming the source file, and the
+folder is written through `staging`: a failed import leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import logging
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -30,10 +34,13 @@ from recplug.data.importers.columns import (
     parse_ids,
     parse_labels,
     parse_time,
-    read_table,
+    required,
 )
+from recplug.data.importers.reading import read_table
+from recplug.data.importers.staging import staged
 from recplug.data.io import write_dataset
-from recplug.data.meta import RESERVED_COLUMNS, DatasetMeta, PositiveRule
+from recplug.data.limits import clip_text
+from recplug.data.meta import RESERVED_COLUMNS, PositiveRule, make_meta
 from recplug.data.schema import (
     INTERACTION_COLUMNS,
     ITEM_COLUMNS,
@@ -44,8 +51,21 @@ from recplug.data.schema import (
 )
 from recplug.data.split import quantile_splits
 from recplug.data.validate import validate_dataset
+from recplug.data.values import label_rules, raise_first, required_rules
 
+log = logging.getLogger(__name__)
 EVENT = "event"  # the mapping target of an implicit log's event-type column
+LOG_TARGETS = frozenset({c.name for c in INTERACTION_COLUMNS} | {EVENT})
+ITEM_TARGETS = frozenset(c.name for c in ITEM_COLUMNS)
+QUERY_TARGETS = frozenset(c.name for c in QUERY_COLUMNS)
+
+
+def check_targets(mapping: dict[str, str], valid: frozenset[str], option: str) -> None:
+    """Every mapping target is a contract column (a typo would otherwise be ignored silently)."""
+    unknown = [t for t in mapping if t not in valid]
+    if unknown:
+        t = unknown[0]
+        raise DatasetError(f"{option} {t}={mapping[t]}: unknown target '{t}'; valid targets: {sorted(valid)}")
 
 
 def _sources(frame: pl.DataFrame, src: str) -> list[str]:
@@ -53,7 +73,9 @@ def _sources(frame: pl.DataFrame, src: str) -> list[str]:
     return [src] if src in frame.columns else src.split("+")
 
 
-def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str], file: str) -> pl.DataFrame:
+def _apply_mapping(
+    frame: pl.DataFrame, mapping: dict[str, str], wanted: frozenset[str], file: str, hint: str = ""
+) -> pl.DataFrame:
     """Rename (or, for text fields, join) source columns into contract names."""
     for target, src in mapping.items():
         if target not in wanted:
@@ -62,7 +84,7 @@ def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str
             if s not in frame.columns:
                 raise DatasetError(
                     f"{file}: mapping {target}={src} names column '{s}', which is not in the file "
-                    f"(has {frame.columns})",
+                    f"(has {frame.columns}){hint}",
                     file=file,
                     column=s,
                 )
@@ -83,16 +105,6 @@ def _apply_mapping(frame: pl.DataFrame, mapping: dict[str, str], wanted: set[str
         else:
             out = out.with_columns(frame[sources[0]].alias(target))
     return out
-
-
-def _required(frame: pl.DataFrame, columns: tuple[str, ...], file: str, what: str = "mapped column") -> None:
-    """Every one of `columns` is in `frame` (a mapped contract column, or a named source column)."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        hint = f"; map it with --map {missing[0]}=SOURCE" if what == "mapped column" else ""
-        raise DatasetError(
-            f"{file}: no {what} {missing} (has {frame.columns}){hint}", file=file, column=missing[0]
-        )
 
 
 def _event_weights(frame: pl.DataFrame, weights: dict[str, float], file: str) -> pl.DataFrame:
@@ -121,20 +133,6 @@ def _baskets(frame: pl.DataFrame, basket: str, grain: str, file: str) -> tuple[p
     return frame, basket
 
 
-def _finish(tmp: Path, out: Path) -> Path:
-    """Move a complete dataset folder into place (replacing an older dataset folder there only)."""
-    if out.exists():
-        if not (out / "dataset.json").is_file() and any(out.iterdir()):
-            shutil.rmtree(tmp)
-            raise DatasetError(
-                f"{out}: exists and is not a dataset folder; choose another --out", file=str(out)
-            )
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
-    return out
-
-
 def import_table(
     interactions: str | Path,
     out: str | Path,
@@ -142,6 +140,7 @@ def import_table(
     items: str | Path | None = None,
     queries: str | Path | None = None,
     mapping: dict[str, str] | None = None,
+    items_mapping: dict[str, str] | None = None,
     positive: PositiveRule | None = None,
     name: str | None = None,
     train_frac: float = 0.7,
@@ -150,16 +149,88 @@ def import_table(
     event_weights: dict[str, float] | None = None,
     context: list[str] | tuple[str, ...] = (),
     basket: Literal["auto", "none", "session"] = "auto",
+    sep: str | None = None,
+    header: bool | None = None,
 ) -> Path:
     """Write a validated dataset folder from arbitrary tables (into a temporary folder renamed at the
     end: a failed import leaves nothing behind).
 
     `mapping` maps contract column names to source names (e.g. {"user_id": "uid", "ts": "timestamp",
-    "tags": "colour+section"}); columns already named as in the contract need no entry. Items default
-    to the ids seen in the log. `implicit` names the label every row gets (1: each row is one purchase /
-    play / ...). `context` names extra log columns kept as context features."""
-    mapping = mapping or {}
-    log_file, out = str(interactions), Path(out)
+    "tags": "colour+section"}) in every file; columns already named as in the contract need no entry.
+    `items_mapping` overrides it for the items file (its item id column may be named differently).
+    Items default to the ids seen in the log. `implicit` names the label every row gets (1: each row is
+    one purchase / play / ...). `context` names extra log columns kept as context features. `sep` and
+    `header` override the guessed separator and header of text files (`reading.read_table`)."""
+    mapping, items_mapping = mapping or {}, items_mapping or {}
+    check_targets(mapping, LOG_TARGETS | ITEM_TARGETS | QUERY_TARGETS, "--map")
+    check_targets(items_mapping, ITEM_TARGETS, "--items-map")
+    with staged(out) as tmp:
+        frames = _read_all(
+            interactions,
+            items,
+            queries,
+            mapping,
+            items_mapping,
+            read=partial(read_table, sep=sep, header=header),
+            implicit=implicit,
+            event_weights=event_weights,
+            context=context,
+            basket=basket,
+        )
+        inter, item_frame, query_frame, labels, maps, kinds, grain, unit = frames
+        text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
+        modalities = (["text"] if text_fields else []) + [m for m in MEDIA_FIELDS if m in item_frame.columns]
+        if positive is not None and positive.column not in labels:
+            raise DatasetError(
+                f"{interactions}: the positive rule names '{positive.column}', not one of the label columns "
+                f"{labels} (--positive COLUMN>=VALUE)",
+                file=str(interactions),
+            )
+        if positive is None:
+            weights = sorted(w for w in (event_weights or {}).values() if w > 0)
+            positive = PositiveRule(
+                column=labels[0], min=weights[0] if labels[0] == "weight" and weights else 1
+            )
+        meta = make_meta(
+            str(interactions),
+            name=name or Path(out).name,
+            modalities=modalities,
+            text_fields=text_fields,
+            label_columns=labels,
+            positive_rule=positive,
+            splits=quantile_splits(inter["ts"], train_frac, valid_frac),
+            media="inline" if any(m in item_frame.columns for m in MEDIA_FIELDS) else "none",
+            source=f"imported from {interactions}",
+            time_granularity=grain,
+            basket=unit,
+            context_columns=kinds,
+            id_maps=[c for c, m in maps.items() if m is not None],
+            event_weights=event_weights or None,
+        )
+        for column, m in maps.items():
+            if m is not None:
+                write_map(tmp, column, m)
+        write_dataset(tmp, meta, item_frame, inter.sort("ts", "user_id", "item_id"), query_frame)
+        validate_dataset(tmp)
+    return Path(out)
+
+
+def _read_all(
+    interactions: str | Path,
+    items: str | Path | None,
+    queries: str | Path | None,
+    mapping: dict[str, str],
+    items_mapping: dict[str, str],
+    *,
+    read,
+    implicit: str | None,
+    event_weights: dict[str, float] | None,
+    context: list[str] | tuple[str, ...],
+    basket: str,
+):
+    """The log, items and queries as contract frames, with the labels, id maps, context kinds, time
+    granularity and basket unit they hold."""
+    log_file = str(interactions)
     forced = {c.split(":")[0]: c.split(":")[1] for c in context if ":" in c}
     bad = {c: k for c, k in forced.items() if k not in ("numeric", "categorical")}
     if bad:
@@ -167,16 +238,15 @@ def import_table(
             f"context column kinds {bad}: use COLUMN:numeric or COLUMN:categorical", file=log_file
         )
     context = [c.split(":")[0] for c in context]
-    raw = read_table(interactions)
-    contract = {c.name for c in INTERACTION_COLUMNS} | {EVENT}
+    raw = read(interactions)
     clash = [c for c in context if c in RESERVED_COLUMNS or c in mapping]
     if clash:
         raise DatasetError(
             f"{log_file}: context columns {clash} are contract columns or mapped", file=log_file
         )
-    _required(raw, tuple(context), log_file, "context column")
-    inter = _apply_mapping(raw, mapping, contract, log_file)
-    _required(inter, ("user_id", "item_id", "ts"), log_file)
+    required(raw, tuple(context), log_file, "context column")
+    inter = _apply_mapping(raw, mapping, LOG_TARGETS, log_file)
+    required(inter, ("user_id", "item_id", "ts"), log_file)
     if implicit is not None:
         if implicit not in LABEL_COLUMNS:
             raise DatasetError(
@@ -192,7 +262,9 @@ def import_table(
             "rating=stars), or --implicit purchase when every row is an event a user did",
             file=log_file,
         )
+    raise_first(inter, required_rules(["user_id", "item_id", "ts", *labels]), log_file)
     inter = parse_labels(inter, labels, log_file)
+    raise_first(inter, [r for c in labels for r in label_rules(c, inter.schema[c])], log_file)
     inter, users_map = parse_ids(inter, "user_id", log_file)
     inter = parse_time(inter, "ts", log_file)
     if "session_id" in inter.columns:
@@ -203,14 +275,21 @@ def import_table(
 
     item_frame = None
     if items is not None:
-        item_frame = _apply_mapping(read_table(items), mapping, {c.name for c in ITEM_COLUMNS}, str(items))
-        _required(item_frame, ("item_id",), str(items))
+        hint = "; --items-map TARGET=SOURCE maps the items file's own names" if not items_mapping else ""
+        item_frame = _apply_mapping(
+            read(items),
+            {**mapping, **items_mapping},
+            ITEM_TARGETS,
+            str(items),
+            hint,
+        )
+        required(item_frame, ("item_id",), str(items))
+        raise_first(item_frame, required_rules(["item_id"]), str(items))
     query_frame = None
     if queries is not None:
-        query_frame = _apply_mapping(
-            read_table(queries), mapping, {c.name for c in QUERY_COLUMNS}, str(queries)
-        )
-        _required(query_frame, ("query", "item_id"), str(queries))
+        query_frame = _apply_mapping(read(queries), mapping, QUERY_TARGETS, str(queries))
+        required(query_frame, ("query", "item_id"), str(queries))
+        raise_first(query_frame, required_rules(["query", "item_id"]), str(queries))
     # one item map over the log and the items file (the catalog may hold items nobody used yet)
     keys = pl.concat([f["item_id"].cast(pl.String) for f in (inter, item_frame) if f is not None])
     from recplug.data.id_map import build_map, needs_map
@@ -219,8 +298,14 @@ def import_table(
     inter, _ = parse_ids(inter, "item_id", log_file, items_map)
     if item_frame is not None:
         item_frame, _ = parse_ids(item_frame, "item_id", str(items), items_map)
+        catalog = item_frame["item_id"].implode()
+        unknown = ~pl.col("item_id").is_in(catalog)
+        raise_first_bad(inter, "item_id", unknown, log_file, f"is not an item of the items file {items}")
         if "created_ts" in item_frame.columns:
             item_frame = parse_time(item_frame, "created_ts", str(items))
+        item_frame, cut = clip_text(item_frame)
+        for field, n in cut.items():
+            log.warning("%s: %d '%s' value(s) over the text limit truncated", items, n, field)
     else:
         item_frame = inter.select(pl.col("item_id").unique().sort())
     if query_frame is not None:
@@ -228,38 +313,5 @@ def import_table(
     keep = [c.name for c in INTERACTION_COLUMNS if c.name in inter.columns] + list(context)
     inter = inter.select(keep)
     item_frame = item_frame.select([c.name for c in ITEM_COLUMNS if c.name in item_frame.columns])
-    text_fields = [f for f in TEXT_FIELDS if f in item_frame.columns]
-    modalities = (["text"] if text_fields else []) + [m for m in MEDIA_FIELDS if m in item_frame.columns]
-    if positive is None:
-        weights = sorted(w for w in (event_weights or {}).values() if w > 0)
-        positive = PositiveRule(column=labels[0], min=weights[0] if labels[0] == "weight" and weights else 1)
     maps = {"user_id": users_map, "item_id": items_map}
-    meta = DatasetMeta(
-        name=name or out.name,
-        modalities=modalities,
-        text_fields=text_fields,
-        label_columns=labels,
-        positive_rule=positive,
-        splits=quantile_splits(inter["ts"], train_frac, valid_frac)
-        if len(inter)
-        else quantile_splits(pl.Series([0])),
-        media="inline" if any(m in item_frame.columns for m in MEDIA_FIELDS) else "none",
-        source=f"imported from {interactions}",
-        time_granularity=grain,
-        basket=unit,
-        context_columns=kinds,
-        id_maps=[c for c, m in maps.items() if m is not None],
-        event_weights=event_weights or None,
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for column, m in maps.items():
-            if m is not None:
-                write_map(tmp, column, m)
-        write_dataset(tmp, meta, item_frame, inter.sort("ts", "user_id", "item_id"), query_frame)
-        validate_dataset(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _finish(tmp, out)
+    return inter, item_frame, query_frame, labels, maps, kinds, grain, unit
