@@ -21,7 +21,7 @@ def _generate(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     from recplug.data.io import load_dataset
     from recplug.data.labels import label_balance
-    from recplug.data.limits import describe_cut, text_over_limit
+    from recplug.data.limits import describe_cut, raw_items, text_over_limit
     from recplug.data.validate import validate_dataset
 
     meta = validate_dataset(args.dir, check_media=not args.skip_media)
@@ -30,7 +30,7 @@ def _validate(args: argparse.Namespace) -> None:
     limit = meta.size_limits.text_chars
     notes = [
         label_balance(ds.interactions, meta).note(meta),
-        describe_cut(text_over_limit(ds.items, limit), limit),
+        describe_cut(text_over_limit(raw_items(args.dir), limit), limit),
     ]
     for note in filter(None, notes):
         print(f"note: {note}")

@@ -15,7 +15,7 @@ import polars as pl  # noqa: E402
 
 from recplug.data.io import Dataset, atomic_write_text, load_dataset  # noqa: E402
 from recplug.data.labels import label_balance  # noqa: E402
-from recplug.data.limits import describe_cut, text_over_limit  # noqa: E402
+from recplug.data.limits import describe_cut, raw_items, text_over_limit  # noqa: E402
 from recplug.data.schema import MEDIA_FIELDS, TEXT_FIELDS  # noqa: E402
 from recplug.data.split import cold_items, period_expr  # noqa: E402
 
@@ -72,7 +72,7 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
     n_queries = ds.queries.select(pl.len()).collect().item() if ds.queries is not None else 0
     balance = label_balance(inter, meta)
     text_limit = meta.size_limits.text_chars
-    text_cut = text_over_limit(items, text_limit)
+    text_cut = text_over_limit(raw_items(ds.root), text_limit)  # as stored: the loader clips
     shared = (
         (
             inter.group_by("user_id", "ts")

@@ -9,6 +9,7 @@ import polars as pl
 
 from recplug.data.artifacts import atomic_write, atomic_write_text  # noqa: F401  (writers live there)
 from recplug.data.errors import DatasetError
+from recplug.data.limits import clipped
 from recplug.data.meta import DatasetMeta, read_meta
 from recplug.data.schema import INTERACTIONS_FILE, ITEMS_FILE, QUERIES_FILE, polars_schema
 
@@ -49,7 +50,7 @@ def load_dataset(directory: str | Path, *, lazy: bool = False, validate: bool = 
 
         validate_dataset(root)
     meta = read_meta(root)
-    items = _typed_scan(root / ITEMS_FILE, ITEMS_FILE)
+    items = clipped(_typed_scan(root / ITEMS_FILE, ITEMS_FILE), meta.size_limits.text_chars)
     interactions = _typed_scan(root / INTERACTIONS_FILE, INTERACTIONS_FILE)
     queries = _typed_scan(root / QUERIES_FILE, QUERIES_FILE) if (root / QUERIES_FILE).is_file() else None
     if not lazy:

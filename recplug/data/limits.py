@@ -13,10 +13,12 @@ values were cut (`text_over_limit`), so nothing is dropped silently.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from recplug.data.schema import TEXT_FIELDS
+from recplug.data.schema import ITEMS_FILE, TEXT_FIELDS
 
 MEDIA_MAX_BYTES = 20 * 2**20  # 20 MiB per media item (one image, one audio clip)
 TEXT_MAX_CHARS = 64 * 2**10  # 65,536 characters per text field of one item
@@ -42,6 +44,17 @@ def text_over_limit(items: pl.DataFrame | pl.LazyFrame, limit: int = TEXT_MAX_CH
         .row(0, named=True)
     )
     return {f: int(n) for f, n in counts.items() if n}
+
+
+def raw_items(root: Path | str) -> pl.LazyFrame:
+    """The items table as stored (the loader's frames are already clipped): what over-limit counts read."""
+    return pl.scan_parquet(Path(root) / ITEMS_FILE)
+
+
+def clipped(items: pl.DataFrame | pl.LazyFrame, limit: int = TEXT_MAX_CHARS) -> pl.DataFrame | pl.LazyFrame:
+    """`items` with every text field cut to `limit` characters (lazy frames stay lazy): how loaders read."""
+    fields = [f for f in TEXT_FIELDS if f in items.collect_schema().names()]
+    return items.with_columns(pl.col(f).cast(pl.String).str.head(limit) for f in fields)
 
 
 def clip_text(items: pl.DataFrame, limit: int = TEXT_MAX_CHARS) -> tuple[pl.DataFrame, dict[str, int]]:

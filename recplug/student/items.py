@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from recplug.data.errors import DatasetError
+from recplug.data.limits import MEDIA_MAX_BYTES
 from recplug.data.media import decode_audio, decode_image, read_media
 from recplug.data.schema import positions_in
 
@@ -42,7 +44,7 @@ class ItemStore:
         return present
 
 
-def _decode_column(values: list, decode, root: Path, on_bad: str, what: str, ids: np.ndarray, report: dict):
+def _decode_column(values: list, decode, read, on_bad: str, what: str, ids: np.ndarray, report: dict):
     out, ok = [], []
     for item_id, v in zip(
         ids, tqdm(values, desc=f"decode {what}", leave=False, disable=len(values) < 2000), strict=True
@@ -52,7 +54,7 @@ def _decode_column(values: list, decode, root: Path, on_bad: str, what: str, ids
             ok.append(False)
             continue
         try:
-            out.append(decode(read_media(v, root)))
+            out.append(decode(read(v)))
             ok.append(True)
         except Exception as e:  # noqa: BLE001
             if on_bad == "error":
@@ -79,10 +81,17 @@ def with_rendered_media(
 
 
 def load_items(
-    items: pl.DataFrame, root: Path, image_size: int, audio_samples: int, on_bad_media: str = "skip"
+    items: pl.DataFrame,
+    root: Path,
+    image_size: int,
+    audio_samples: int,
+    on_bad_media: str = "skip",
+    max_media_bytes: int = MEDIA_MAX_BYTES,
 ) -> ItemStore:
-    """Decode every item's media into fixed-size tensors (images resized, audio cut/padded)."""
+    """Decode every item's media into fixed-size tensors (images resized, audio cut/padded); a media
+    file is read only inside `root` and up to `max_media_bytes` (the dataset's limit)."""
     items = items.sort("item_id")
+    read = partial(read_media, root=root, max_bytes=max_media_bytes)
     ids = items["item_id"].to_numpy()
     n = len(ids)
     report: dict[str, int] = {}
@@ -96,7 +105,7 @@ def load_items(
     has_image = np.zeros(n, dtype=bool)
     if "image" in items.columns:
         decoded, has_image = _decode_column(
-            items["image"].to_list(), decode_image, root, on_bad_media, "image", ids, report
+            items["image"].to_list(), decode_image, read, on_bad_media, "image", ids, report
         )
         for i in np.flatnonzero(has_image):
             px = torch.as_tensor(decoded[i], dtype=torch.float32).permute(2, 0, 1) / 255.0
@@ -109,7 +118,7 @@ def load_items(
     has_audio = np.zeros(n, dtype=bool)
     if "audio" in items.columns:
         decoded, has_audio = _decode_column(
-            items["audio"].to_list(), lambda b: decode_audio(b)[0], root, on_bad_media, "audio", ids, report
+            items["audio"].to_list(), lambda b: decode_audio(b)[0], read, on_bad_media, "audio", ids, report
         )
         for i in np.flatnonzero(has_audio):
             w = torch.as_tensor(decoded[i][:audio_samples])

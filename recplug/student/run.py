@@ -84,7 +84,12 @@ class StudentRun:
         )
         model_cfg = OmniConfig(**model_keys(cfg, preset))
         store = load_items(
-            dataset_items(ds), ds.root, model_cfg.image_size, model_cfg.audio_window, cfg.on_bad_media
+            dataset_items(ds),
+            ds.root,
+            model_cfg.image_size,
+            model_cfg.audio_window,
+            cfg.on_bad_media,
+            ds.meta.size_limits.media_bytes,
         )
         holdout = StudentHoldout.build(
             ds,

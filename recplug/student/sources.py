@@ -143,7 +143,7 @@ def coengagement_pairs(
         pos = pos.filter(pl.col("ts") >= since)
     pairs = (
         pos.select("user_id", "item_id", "ts")
-        .sort("user_id", "ts")
+        .sort("user_id", "ts", maintain_order=True)  # ties keep the log's order: one prev_item every run
         .with_columns(
             prev_item=pl.col("item_id").shift(1).over("user_id"),
             prev_ts=pl.col("ts").shift(1).over("user_id"),
