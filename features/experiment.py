@@ -32,7 +32,7 @@ from features.tables import FeatureTable, cached_match_features, load_table
 from features.train import FitInfo, RankingConfig, fit, predict, torch_threads
 from features.variant import MatchSettings, Variant, VariantFeatures
 from recplug.data import load_dataset
-from recplug.data.artifacts import atomic_write, atomic_write_text, digest, fingerprint
+from recplug.data.artifacts import atomic_write, atomic_write_text, count_work, digest, fingerprint
 from recplug.data.schema import INTERACTIONS_FILE
 from recplug.data.vocabulary import Vocabulary
 from recplug.metrics.intervals import MetricRow
@@ -379,7 +379,8 @@ def _seed_outputs(
         }
         report |= {"test": point_metrics(run.imps, scores), "dense_features": pipeline.dense_names}
         report |= {"catalog": catalog}
-        atomic_write_text(metrics_path, json.dumps(report, indent=2))
+        atomic_write_text(metrics_path, json.dumps(report, indent=2))  # holds its run_key: written last
+        count_work()
         return scores, report["fit"], catalog
     model, pipeline, info, scores = run.train(variant, seed)
     catalog = run.catalog_scores(pipeline, model=model)
@@ -416,7 +417,8 @@ def _seed_outputs(
         "config": run.cfg.model_dump(mode="json"),
         "catalog": catalog,
     }
-    atomic_write_text(metrics_path, json.dumps(report, indent=2))
+    atomic_write_text(metrics_path, json.dumps(report, indent=2))  # holds its run_key: written last
+    count_work()
     return scores, report["fit"], catalog
 
 

@@ -18,7 +18,7 @@ from safetensors.numpy import save
 from features.impressions import Impressions
 from features.match import MatchFeatures, MatchStats, compute_match_features, coverage
 from features.semantic import SEMANTIC_IDS_FILE, SemanticIds, read_semantic_ids
-from recplug.data.artifacts import atomic_write, digest, fingerprint
+from recplug.data.artifacts import atomic_write, count_work, digest, fingerprint
 from recplug.data.embeddings import EMBEDDINGS_FILE, EmbeddingTable, read_embeddings
 from recplug.data.errors import DatasetError
 
@@ -106,6 +106,7 @@ def cached_match_features(
         }
         data = save({"features": values}, metadata=meta)
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+        count_work()
     return values, info
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.config_file import read_config_file, validate_config
+from recplug.data.config_file import apply_overrides, read_config_file, validate_config
 
 
 class TeacherConfig(BaseModel):
@@ -78,7 +78,5 @@ KIND_DEFAULTS: dict[str, dict] = {
 def load_config(path: str | Path | None = None, **overrides) -> TeacherConfig:
     """Read a YAML config (if given), apply overrides over the kind's defaults; errors name the key
     and the file."""
-    raw = read_config_file(path)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    raw = {**KIND_DEFAULTS.get(raw.get("kind", "id"), {}), **raw}
-    return validate_config(TeacherConfig, raw, path, "teacher")
+    raw = apply_overrides(read_config_file(path), overrides)
+    return validate_config(TeacherConfig, {**KIND_DEFAULTS.get(raw.get("kind", "id"), {}), **raw}, path, "teacher")

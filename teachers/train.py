@@ -103,7 +103,8 @@ def _resume(ckpt: Path, kind: TeacherKind, dmp, optimizer) -> int:
         raise ValueError(
             f"{ckpt}: checkpoint was written for another config or dataset "
             f"(config {info.get('config_hash')} vs {expected['config_hash']}, data {info.get('data')} vs {expected['data']}); "
-            "use a new --out folder or pass --no-resume to start over"
+            "use a new --out folder, or start it over (`recplug teachers train --no-resume`, "
+            "`recplug run CONFIG --fresh teachers`)"
         )
     for _, opt in optimizer.optimizers:  # Adam's state is lazy: create it, then overwrite it in place
         if isinstance(opt, KeyedOptimizerWrapper):

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from experiments.commands.teachers import _overrides
 from experiments.timing import timed
+from recplug.data.config_file import parse_sets
 
 
 def _teachers(specs: list[str] | None) -> list[dict] | None:
@@ -31,7 +31,7 @@ def _cre_config(args: argparse.Namespace):
 
     if not args.student:
         raise ValueError("--stage cre needs --from STUDENT_RUN (a content-trained student folder)")
-    return load_cre_config(args.config, teachers=_teachers(args.teacher), **_overrides(args.set))
+    return load_cre_config(args.config, teachers=_teachers(args.teacher), **parse_sets(args.set))
 
 
 def _train_cre(args: argparse.Namespace) -> None:
@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> None:
     from recplug.student.report import student_table
     from recplug.student.train import train_student
 
-    cfg = load_student_config(args.config, **_overrides(args.set))
+    cfg = load_student_config(args.config, **parse_sets(args.set))
     with timed("student: train"):
         report = train_student(args.data, args.out, cfg, progress=not args.quiet)
     if not report:  # a non-zero DDP rank: rank 0 reports

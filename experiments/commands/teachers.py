@@ -9,27 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 
-import yaml
-
 from experiments.timing import timed
 
 
-def _overrides(pairs: list[str] | None) -> dict:
-    out = {}
-    for kv in pairs or []:
-        if "=" not in kv:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. epochs=2), got '{kv}'")
-        key, value = kv.split("=", 1)
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def _train(args: argparse.Namespace) -> None:
+    from recplug.data.config_file import parse_sets
     from teachers.config import load_config
     from teachers.evaluate import metrics_markdown
     from teachers.train import train_teacher
 
-    cfg = load_config(args.config, **({"kind": args.kind} if args.kind else {}), **_overrides(args.set))
+    cfg = load_config(args.config, **({"kind": args.kind} if args.kind else {}), **parse_sets(args.set))
     with timed(f"teachers: train {cfg.kind}"):
         result = train_teacher(args.data, args.out, cfg, resume=not args.no_resume, progress=not args.quiet)
     if result is not None:

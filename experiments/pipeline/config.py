@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.config_file import read_config_file, validate_config
+from recplug.data.config_file import ConfigError, load_config_file, validate_config
 
 
 class _Stage(BaseModel):
@@ -149,14 +149,60 @@ class PipelineConfig(_Stage):
         return self
 
 
+def teacher_config(cfg: PipelineConfig, kind: str):
+    from teachers.config import load_config
+
+    return load_config(None, kind=kind, **getattr(cfg.teachers, kind))
+
+
+def student_config(cfg: PipelineConfig):
+    from recplug.student.train_config import load_student_config
+
+    return load_student_config(None, **cfg.student.config)
+
+
+def cre_config(cfg: PipelineConfig, teacher_folders: dict[str, str]):
+    """CRE's config: the run's two teachers (their folders), then the config's keys."""
+    from recplug.student.cre.config import load_cre_config
+
+    teachers = [
+        {"name": "id", "path": teacher_folders["id"]},
+        {"name": "seq", "path": teacher_folders["seq"], "user_states": True},
+    ]
+    return load_cre_config(None, **({"teachers": teachers} | cfg.cre.config))
+
+
+def ranking_config(cfg: PipelineConfig):
+    """The ranking experiment's config; forward chaining fits on every row from the first cut-off."""
+    from features.train import RankingConfig
+
+    forward = {"fit_on": "forward"} if cfg.ranking.protocol == "forward" else {}
+    return validate_config(RankingConfig, forward | cfg.ranking.config, None, "ranking")
+
+
+def check_sections(cfg: PipelineConfig, path: str | Path | None) -> None:
+    """Every section's component config, built before the first stage runs: a bad key deep in the
+    ranking section stops the run at once, not after an hour of training."""
+    placeholder = {"id": "teachers/id", "seq": "teachers/seq"}
+    sections = {
+        "teachers.id": lambda: teacher_config(cfg, "id"),
+        "teachers.seq": lambda: teacher_config(cfg, "seq"),
+        "student.config": lambda: student_config(cfg),
+        "cre.config": lambda: cre_config(cfg, placeholder),
+        "ranking.config": lambda: ranking_config(cfg),
+    }
+    for prefix, build in sections.items():
+        try:
+            build()
+        except ConfigError as e:
+            raise e.under(prefix, path, "pipeline") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {prefix}: {e}") from None
+
+
 def load_pipeline_config(path: str | Path, **overrides) -> PipelineConfig:
-    raw = read_config_file(path)
-    for key, value in overrides.items():  # dotted keys: "data.generate=tiny"
-        if value is None:
-            continue
-        node = raw
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return validate_config(PipelineConfig, raw, path, "pipeline")
+    """The file, `overrides` by dotted key (`data.generate=tiny`, `student.config.stages.0.steps=5`),
+    the whole config validated, every section included."""
+    cfg = load_config_file(PipelineConfig, path, overrides, "pipeline")
+    check_sections(cfg, path)
+    return cfg

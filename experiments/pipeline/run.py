@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -23,25 +26,60 @@ from experiments.pipeline.stages import (
     teachers_stage,
 )
 from experiments.timing import peak_rss_mib, timed
-from recplug.data.io import atomic_write_text
+from recplug.data.artifacts import atomic_write_text, work_done
+
+TIMINGS = "timings.json"
 
 
-def run_pipeline(cfg: PipelineConfig) -> Path:
-    """Returns the path of report.md."""
+def start_fresh(paths: Paths, stages: Sequence[str]) -> None:
+    """Remove what the named stages wrote, so they run again from scratch (their own checkpoints too)."""
+    for name in stages:
+        for folder in paths.outputs(name):
+            if folder.exists():
+                print(f"[run] --fresh {name}: removing {folder}")
+                shutil.rmtree(folder)
+
+
+class StageTimes:
+    """Seconds and peak memory of each stage, kept in the run folder (timings.json): a stage that only
+    reused its outputs (it did no keyed work) keeps the figures of the run that did the work."""
+
+    def __init__(self, root: Path):
+        self.path = root / TIMINGS
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.seconds: dict[str, float] = dict(saved.get("seconds_per_stage", {}))
+        self.peaks: dict[str, int] = dict(saved.get("peak_memory_mib_per_stage", {}))
+
+    def run(self, name: str, fn, *args):
+        t0, work = time.perf_counter(), work_done()
+        out = fn(*args)
+        if work_done() > work or name not in self.seconds:
+            self.seconds[name] = round(time.perf_counter() - t0, 1)
+            self.peaks[name] = round(peak_rss_mib())  # the process's peak so far: this stage's or before
+        return out
+
+    def notes(self) -> dict:
+        notes = {
+            "seconds_per_stage": self.seconds,
+            "peak_memory_mib": max(self.peaks.values(), default=round(peak_rss_mib())),
+            "peak_memory_mib_per_stage": self.peaks,
+        }
+        atomic_write_text(self.path, json.dumps(notes, indent=2))
+        return notes
+
+
+def run_pipeline(cfg: PipelineConfig, fresh: Sequence[str] = ()) -> Path:
+    """Returns the path of report.md. `fresh`: stages to run again from scratch."""
     from recplug.data.describe import describe_to
 
     paths = Paths(cfg.folder)
+    start_fresh(paths, fresh)
     paths.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )
-    seconds: dict[str, float] = {}
-
-    def stage(name, fn, *args):
-        t0 = time.perf_counter()
-        out = fn(*args)
-        seconds[name] = round(time.perf_counter() - t0, 1)
-        return out
+    times = StageTimes(paths.root)
+    stage = times.run
 
     data_dir, data_key = stage("data", data_stage, cfg, paths)
     check_ranking_labels(cfg, data_dir)
@@ -74,7 +112,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     results.append(
         StageResult("integrity", sections=[integrity_section(student.notes, ranking.notes, lt.notes)])
     )
-    notes = {"seconds_per_stage": seconds, "peak_memory_mib": round(peak_rss_mib())}
+    notes = times.notes()
     notes |= {res.stage: res.notes for res in results if res.notes}
     stage_variants = student.notes["stage_variants"] + ([CRE_VARIANT] if cfg.cre.enabled else [])
     report = write_report(paths.root, cfg.name, results, notes, stage_variants)

@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.pipeline.config import PipelineConfig
+from experiments.pipeline import config
+from experiments.pipeline.config import PipelineConfig, ranking_config
 from experiments.pipeline.results import Section, StageResult
 from experiments.timing import timed
 from features.layout import RankingLayout
 from recplug.data.artifacts import file_identity, is_fresh, stamp
 
 CRE_VARIANT = "+ both (CRE)"
+STAGES = ("data", "teachers", "student", "cre", "folds", "ranking", "lt")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,18 @@ class Paths:
     @property
     def plots(self) -> Path:
         return self.root / "plots"
+
+    def outputs(self, stage: str) -> list[Path]:
+        """The folders a stage writes (what `recplug run --fresh STAGE` removes)."""
+        return {
+            "data": [self.data],
+            "teachers": [self.root / "teachers"],
+            "student": [self.student],
+            "cre": [self.cre],
+            "folds": [self.root / "folds"],
+            "ranking": [self.ranking.root, self.root / "features"],
+            "lt": [self.lt],
+        }[stage]
 
     @property
     def frozen(self) -> Path | None:
@@ -133,13 +147,12 @@ def data_stage(cfg: PipelineConfig, paths: Paths) -> tuple[Path, dict]:
 
 
 def teachers_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, data_key: dict) -> StageResult:
-    from teachers.config import load_config
     from teachers.evaluate import diff_columns, metric_columns
     from teachers.train import train_teacher
 
     rows = []
     for kind in ("id", "seq"):
-        tcfg = load_config(None, kind=kind, **getattr(cfg.teachers, kind))
+        tcfg = config.teacher_config(cfg, kind)
         folder = paths.teacher(kind)
         key = {"stage": "teacher", "kind": kind, "config": tcfg.model_dump(mode="json"), "data": data_key}
         got = _cached(
@@ -178,9 +191,8 @@ def student_stage(
     """The content-trained student's result and its cache key (CRE's stamp includes it)."""
     from recplug.student.report import COLUMNS
     from recplug.student.train import train_student
-    from recplug.student.train_config import load_student_config
 
-    scfg = load_student_config(None, **cfg.student.config)
+    scfg = config.student_config(cfg)
     key = {"stage": "student", "config": scfg.model_dump(mode="json"), "data": data_key}
     report = _cached(
         paths.student,
@@ -204,13 +216,7 @@ def student_stage(
 
 
 def cre_config(cfg: PipelineConfig, paths: Paths):
-    from recplug.student.cre.config import load_cre_config
-
-    teachers = [
-        {"name": "id", "path": str(paths.teacher("id"))},
-        {"name": "seq", "path": str(paths.teacher("seq")), "user_states": True},
-    ]
-    return load_cre_config(None, **({"teachers": teachers} | cfg.cre.config))
+    return config.cre_config(cfg, {kind: str(paths.teacher(kind)) for kind in ("id", "seq")})
 
 
 def cre_stage(
@@ -335,15 +341,6 @@ def check_ranking_labels(cfg: PipelineConfig, data_dir: Path) -> None:
             f"{data_dir}: {note}; set them (e.g. {{sampler: popularity, per_positive: 4}}, "
             "see experiments/configs/implicit.yaml) or ranking.enabled: false"
         )
-
-
-def ranking_config(cfg: PipelineConfig):
-    """The ranking experiment's config; forward chaining fits on every row from the first cut-off."""
-    from features.train import RankingConfig
-
-    return RankingConfig(
-        **({"fit_on": "forward"} if cfg.ranking.protocol == "forward" else {}) | cfg.ranking.config
-    )
 
 
 def ranking_stage(

@@ -141,20 +141,25 @@ def is_fresh(folder: Path, key: Any) -> bool:
     return stamp_ is not None and stamp_.get("config_hash") == fingerprint(key)
 
 
-_stamps_written = 0
+_work_done = 0
 
 
 def stamp(folder: Path, key: Any, **info: Any) -> None:
     """Mark the folder complete for `key`: call it after every other file of the folder is written."""
-    global _stamps_written
     body = {"config_hash": fingerprint(key), "config": key, **info}
     atomic_write_text(Path(folder) / STAMP, json.dumps(body, indent=2, default=str))
-    _stamps_written += 1
+    count_work()
 
 
-def stamps_written() -> int:
-    """How many stamps this process has written: unchanged across a block means it only reused work."""
-    return _stamps_written
+def count_work() -> None:
+    """Record that keyed work was done (a stamp, or a file that carries its own key was written)."""
+    global _work_done
+    _work_done += 1
+
+
+def work_done() -> int:
+    """How much keyed work this process has done: unchanged across a block means it only reused."""
+    return _work_done
 
 
 def file_identity(folder: Path) -> dict[str, list[int]]:

@@ -1,16 +1,34 @@
-"""YAML config files into typed (pydantic) configs, with errors that name the file and the key."""
+"""YAML config files into typed (pydantic) configs, with errors that name the file and the key path.
+
+Every command reads its config the same way: the file, then `--set KEY=VALUE` overrides whose dotted
+keys reach into sections and lists (`student.config.stages.0.steps=5`), then validation. A bad key is
+reported as one line: the file, the full key path, what was wrong.
+"""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from recplug.data.errors import describe_validation_error
-
 M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config that does not validate: `problems` holds (key path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], path: str | Path | None, what: str):
+        self.problems, self.path, self.what = problems, path, what
+        where = f"{path}: " if path else ""
+        listed = "; ".join(f"key '{key or '<root>'}': {msg}" for key, msg in problems)
+        super().__init__(f"{where}invalid {what} config: {listed}")
+
+    def under(self, prefix: str, path: str | Path | None, what: str) -> ConfigError:
+        """The same problems as keys of a section `prefix` of another config (e.g. 'teachers.id')."""
+        return ConfigError([(".".join(filter(None, (prefix, k))), m) for k, m in self.problems], path, what)
 
 
 def read_config_file(path: str | Path | None) -> dict:
@@ -20,15 +38,79 @@ def read_config_file(path: str | Path | None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: config file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path}: not valid YAML{at}: {problem}") from None
+    raw = raw or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
     return raw
 
 
+def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+    """`--set KEY=VALUE` options as {dotted key: YAML value} (`--set lr=1e-3`, `--set days=[7, 14]`)."""
+    out = {}
+    for kv in pairs or []:
+        key, eq, value = kv.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE (e.g. --set epochs=2), got '{kv}'")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {kv}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
+    return out
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any], source: str = "--set") -> dict:
+    """`raw` with each override applied; a dotted key walks into mappings (made when missing) and into
+    lists by index. None values are skipped (an option not given)."""
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        if not all(parts):
+            raise ValueError(f"{source} {key}: empty part in the dotted key")
+        node: Any = out
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[:depth]) or "<root>"
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ValueError(
+                        f"{source} {key}: '{here}' is a list of {len(node)} entries; '{part}' is not an index "
+                        f"of it (0-{len(node) - 1})"
+                    )
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ValueError(f"{source} {key}: '{here}' is {node!r}, not a section with keys")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+    return out
+
+
 def validate_config(model: type[M], raw: dict, path: str | Path | None, what: str) -> M:
+    """`model` from `raw`, or a ConfigError naming every bad key path (and the file)."""
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        where = f"{path}: " if path else ""
-        raise ValueError(describe_validation_error(e, f"{where}invalid {what} config: ")) from None
+        problems = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
+        raise ConfigError(problems, path, what) from None
+
+
+def load_config_file(
+    model: type[M], path: str | Path | None, overrides: dict[str, Any], what: str, defaults: dict | None = None
+) -> M:
+    """Read `path`, apply `overrides` (dotted keys), fill `defaults` under them, validate."""
+    raw = apply_overrides(read_config_file(path), overrides)
+    return validate_config(model, {**(defaults or {}), **raw}, path, what)

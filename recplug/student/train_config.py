@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.config_file import read_config_file, validate_config
+from recplug.data.config_file import load_config_file
 from recplug.student.sources import SourceSpec, default_sources
 from recplug.student.views import View
 
@@ -144,6 +144,4 @@ class StudentConfig(BaseModel):
 
 
 def load_student_config(path: str | Path | None = None, **overrides) -> StudentConfig:
-    raw = read_config_file(path)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return validate_config(StudentConfig, raw, path, "student")
+    return load_config_file(StudentConfig, path, overrides, "student")

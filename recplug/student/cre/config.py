@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recplug.data.config_file import read_config_file, validate_config
+from recplug.data.config_file import load_config_file
 
 HISTORY_VIEWS = ("recent", "single_content", "multi_content", "single_collab", "multi_collab")
 SOURCES = ("seq2item", "id2item", "aux_i2i", "seq_user")
@@ -111,6 +111,4 @@ class CREConfig(BaseModel):
 
 
 def load_cre_config(path: str | Path | None = None, **overrides) -> CREConfig:
-    raw = read_config_file(path)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return validate_config(CREConfig, raw, path, "cre")
+    return load_config_file(CREConfig, path, overrides, "cre")
