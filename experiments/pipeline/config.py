@@ -149,6 +149,22 @@ class PipelineConfig(_Stage):
         return self
 
 
+def world_config(cfg: PipelineConfig):
+    """The generated world's config (None when the data is not generated); errors keyed under `data`."""
+    from recplug.data.world.config import PRESETS, WorldConfig
+
+    d = cfg.data
+    if not d.generate:
+        return None
+    if d.generate not in PRESETS:
+        problem = f"unknown world preset '{d.generate}'; choose one of {sorted(PRESETS)}"
+        raise ConfigError([("generate", problem)], None, "data")
+    try:
+        return validate_config(WorldConfig, PRESETS[d.generate].model_dump() | d.world, None, "world")
+    except ConfigError as e:
+        raise e.under("world", None, "data") from None
+
+
 def teacher_config(cfg: PipelineConfig, kind: str):
     from teachers.config import load_config
 
@@ -185,6 +201,7 @@ def check_sections(cfg: PipelineConfig, path: str | Path | None) -> None:
     ranking section stops the run at once, not after an hour of training."""
     placeholder = {"id": "teachers/id", "seq": "teachers/seq"}
     sections = {
+        "data": lambda: world_config(cfg),
         "teachers.id": lambda: teacher_config(cfg, "id"),
         "teachers.seq": lambda: teacher_config(cfg, "seq"),
         "student.config": lambda: student_config(cfg),

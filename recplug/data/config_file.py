@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,13 +63,18 @@ def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
         try:
             out[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as e:
-            raise ValueError(f"--set {kv}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
+            raise ValueError(
+                f"--set {kv}: the value is not valid YAML ({getattr(e, 'problem', e)})"
+            ) from None
     return out
 
 
-def apply_overrides(raw: dict, overrides: dict[str, Any], source: str = "--set") -> dict:
+def apply_overrides(
+    raw: dict, overrides: dict[str, Any], source: str = "--set", model: type[BaseModel] | None = None
+) -> dict:
     """`raw` with each override applied; a dotted key walks into mappings (made when missing) and into
-    lists by index. None values are skipped (an option not given)."""
+    lists by index. A dotted key into a field `raw` leaves out starts from `model`'s default for it
+    (`stages.0.steps=5` edits the default stages). None values are skipped (an option not given)."""
     out = copy.deepcopy(raw)
     for key, value in overrides.items():
         if value is None:
@@ -77,6 +82,10 @@ def apply_overrides(raw: dict, overrides: dict[str, Any], source: str = "--set")
         parts = key.split(".")
         if not all(parts):
             raise ValueError(f"{source} {key}: empty part in the dotted key")
+        field = model.model_fields.get(parts[0]) if model is not None and len(parts) > 1 else None
+        if field is not None and out.get(parts[0]) is None:
+            default = field.get_default(call_default_factory=True)
+            out[parts[0]] = TypeAdapter(field.annotation).dump_python(default, mode="json")
         node: Any = out
         for depth, part in enumerate(parts):
             here = ".".join(parts[:depth]) or "<root>"
@@ -108,9 +117,7 @@ def validate_config(model: type[M], raw: dict, path: str | Path | None, what: st
         raise ConfigError(problems, path, what) from None
 
 
-def load_config_file(
-    model: type[M], path: str | Path | None, overrides: dict[str, Any], what: str, defaults: dict | None = None
-) -> M:
-    """Read `path`, apply `overrides` (dotted keys), fill `defaults` under them, validate."""
-    raw = apply_overrides(read_config_file(path), overrides)
-    return validate_config(model, {**(defaults or {}), **raw}, path, what)
+def load_config_file(model: type[M], path: str | Path | None, overrides: dict[str, Any], what: str) -> M:
+    """Read `path`, apply `overrides` (dotted keys), validate."""
+    raw = apply_overrides(read_config_file(path), overrides, model=model)
+    return validate_config(model, raw, path, what)
