@@ -50,13 +50,34 @@ def test_pipeline_writes_a_valid_report(tiny_run):
     assert (tiny_run / "config.yaml").is_file()
 
 
+def _report(run) -> dict:
+    return json.loads((run / "report.json").read_text())
+
+
 def test_a_second_run_skips_every_stage(tiny_run, capsys):
     mtime = (tiny_run / "cre" / "embeddings.parquet").stat().st_mtime_ns
+    before = _report(tiny_run)
     assert main(["run", "tiny", "--out", str(tiny_run), "--quiet"]) == 0
     out = capsys.readouterr().out
     for stage in ("data", "teachers: id", "teachers: seq", "student: stages I-III", "cre", "lt"):
         assert f"[{stage}]" in out and "up to date: skipped" in out, stage
     assert (tiny_run / "cre" / "embeddings.parquet").stat().st_mtime_ns == mtime
+    after = _report(tiny_run)
+    assert after["rows"] == before["rows"]
+    # the timings of the run that did the work, not the skip times
+    for key in ("seconds_per_stage", "peak_memory_mib"):
+        assert after["notes"][key] == before["notes"][key]
+
+
+def test_fresh_lt_runs_it_again_to_identical_rows(tiny_run, capsys):
+    """Two runs of the LT stage (simulator and log proxy, bootstraps included) give identical rows."""
+    lt_rows = lambda report: [r for r in report["rows"] if r["experiment"] in ("lt", "lt_proxy")]  # noqa: E731
+    before = _report(tiny_run)
+    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet", "--fresh", "lt"]) == 0
+    assert "[lt] " not in capsys.readouterr().out  # not skipped
+    after = _report(tiny_run)
+    assert lt_rows(after) and lt_rows(after) == lt_rows(before)
+    assert after["notes"]["seconds_per_stage"]["student"] == before["notes"]["seconds_per_stage"]["student"]
 
 
 def test_config_errors_name_the_key(tmp_path):
