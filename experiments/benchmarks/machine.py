@@ -54,5 +54,7 @@ def report(out: str | Path, name: str, markdown: str, results: Any) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(text)
-    (out / f"{name}.json").write_text(json.dumps({"machine": info, "results": results}, indent=2, default=str))
+    (out / f"{name}.json").write_text(
+        json.dumps({"machine": info, "results": results}, indent=2, default=str)
+    )
     print(f"wrote {out / f'{name}.md'} and {out / f'{name}.json'}")
