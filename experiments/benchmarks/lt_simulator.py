@@ -3,17 +3,18 @@ simulator's wall time per variant.
 
     python -m experiments.benchmarks.lt_simulator --data runs/demo/data [--days 14] [--seeds 0 1 2]
 
-Writes lt.md (timings and the LT table, differences against random), lt.json (report rows) and
-lt_curves.png under --out. The machine is shared and noisy: compare timings within one run.
+Prints the machine; writes lt.md (timings and the LT table, differences against random), lt.json
+(machine, timings, report rows) and lt_curves.png under --out. The machine is shared and noisy:
+compare timings within one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from experiments.benchmarks.machine import report
 from experiments.lt import lt_rows, lt_start, simulate_lt
 from experiments.lt.plot import plot_lt_curves
 from experiments.lt.scorers import reference_scorers
@@ -33,7 +34,8 @@ def main() -> None:
     world = World.from_dataset(args.data)
     t0 = time.perf_counter()
     start = lt_start(world, args.data)
-    timings = [f"- replay of the logs (return state, histories): {time.perf_counter() - t0:.2f} s"]
+    replay_s = time.perf_counter() - t0
+    timings = [f"- replay of the logs (return state, histories): {replay_s:.2f} s"]
     scorers = reference_scorers(world, args.data, ("oracle", "popularity", "random"))
     results = {}
     for name, scorer in scorers.items():
@@ -53,9 +55,8 @@ def main() -> None:
         + "\n\n"
         + metric_table(rows, COLUMNS)
     )
-    (out / "lt.md").write_text(md + "\n")
-    (out / "lt.json").write_text(json.dumps(rows, indent=1))
-    print(md)
+    seconds = {"replay": replay_s, **{name: r.seconds for name, r in results.items()}}
+    report(out, "lt", md, {"args": vars(args), "seconds": seconds, "rows": rows})
 
 
 if __name__ == "__main__":

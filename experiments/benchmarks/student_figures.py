@@ -5,15 +5,16 @@ after stages I / II / III, and an all-in-one training of the same total steps.
 
 Three student trainings per seed run one after another (about 4 minutes each on the demo world on 2
 cores; `--seeds 0 1` for the spread over training seeds). Writes figures.md (the table, then
-progressive minus all-in-one per seed) and figures.json (report.json rows) under --out.
+progressive minus all-in-one per seed, below the machine) and figures.json (machine and report.json
+rows) under --out.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from experiments.benchmarks.machine import report
 from recplug.student.report import student_table
 from recplug.student.sources import default_sources
 from recplug.student.train import train_student
@@ -105,17 +106,14 @@ def main() -> None:
         tag = f" (seed {seed})" if len(args.seeds) > 1 else ""
         for name, cfg in runs_for(load_student_config(seed=seed)).items():
             folder = out / f"{name.replace(' ', '_')}{f'_seed{seed}' if tag else ''}"
-            report = train_student(args.data, folder, cfg, progress=False)
+            trained = train_student(args.data, folder, cfg, progress=False)
             if seed == args.seeds[0] and name == "omni progressive":  # no training in them: once
-                rows += [r for r in report["rows"] if r["variant"] in BASELINES]
-            rows += [x for r in report["rows"] if (x := renamed(name, r, tag)) is not None]
+                rows += [r for r in trained["rows"] if r["variant"] in BASELINES]
+            rows += [x for r in trained["rows"] if (x := renamed(name, r, tag)) is not None]
     md = student_table(rows)
     md += "\n\nProgressive (stage III) minus all-in-one of the same total steps:\n\n"
     md += difference_table(rows, args.seeds)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "figures.md").write_text(md + "\n")
-    (out / "figures.json").write_text(json.dumps(rows, indent=2))
-    print(md)
+    report(out, "figures", md, rows)
 
 
 if __name__ == "__main__":

@@ -2,24 +2,28 @@
 in one run: items/s when embedding at batch 1, 64 and 512, training steps/s, and peak memory after each.
 
     python -m experiments.benchmarks.student_throughput --data runs/demo/data [--model runs/demo/student]
-        [--presets scratch pretrained] [--json out.json]
+        [--presets scratch pretrained] [--out runs/benchmarks] [--json out.json]
 
-Without --model a freshly initialised encoder of each preset is used (speed does not depend on the
-weights). The machine is shared: compare numbers measured in one run (peak RSS only grows: the
-pretrained column's includes the scratch one's).
+Prints the machine and the table; writes OUT/student_throughput.md and .json (machine + figures per
+preset); --json also copies that JSON to the path given (where earlier versions wrote it). Without
+--model a freshly initialised encoder of each preset is used (speed does not depend on the weights).
+The machine is shared: compare numbers measured in one run (peak RSS only grows: the pretrained
+column's includes the scratch one's).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from experiments.benchmarks.machine import report
 
 
 def measure(preset: str, args) -> dict[str, float]:
@@ -72,8 +76,6 @@ def measure(preset: str, args) -> dict[str, float]:
 
 
 def main() -> None:
-    import json
-
     from recplug.student.presets import installed_text_folder
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -82,21 +84,20 @@ def main() -> None:
     p.add_argument("--items", type=int, default=1024, help="items embedded per batch size")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--presets", nargs="+", default=["scratch", "pretrained"])
-    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--out", default="runs/benchmarks")
+    p.add_argument("--json", help="also copy OUT/student_throughput.json here")
     args = p.parse_args()
     presets = [x for x in args.presets if x != "pretrained" or installed_text_folder() is not None]
     if len(presets) < len(args.presets):
         print("(pretrained preset skipped: its weights are not installed; make pretrained)")
-    torch.set_num_threads(torch.get_num_threads())
     results = {preset: measure(preset, args) for preset in presets}
-    machine = f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    names = list(next(iter(results.values())))
-    print(f"Student throughput ({machine})\n")
-    print("| measurement | " + " | ".join(presets) + " |\n|---|" + "---|" * len(presets))
-    for name in names:
-        print(f"| {name} | " + " | ".join(f"{results[pr][name]:,.2f}" for pr in presets) + " |")
+    lines = [f"Student throughput on {args.data}", ""]
+    lines += ["| measurement | " + " | ".join(presets) + " |", "|---|" + "---|" * len(presets)]
+    for name in next(iter(results.values())):
+        lines.append(f"| {name} | " + " | ".join(f"{results[pr][name]:,.2f}" for pr in presets) + " |")
+    report(args.out, "student_throughput", "\n".join(lines), results)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        shutil.copyfile(Path(args.out) / "student_throughput.json", args.json)
 
 
 if __name__ == "__main__":

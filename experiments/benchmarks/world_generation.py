@@ -2,8 +2,8 @@
 
     python -m experiments.benchmarks.world_generation [--presets tiny demo large] [--out DIR]
 
-Prints a markdown table (wall seconds, peak RSS MiB, rows, impressions per second) and writes it to
-DIR/world_generation.md. The machine is shared and noisy: compare presets within one run.
+Prints the machine and a markdown table (wall seconds, peak RSS MiB, rows, impressions per second) and
+writes DIR/world_generation.md and .json. The machine is shared and noisy: compare presets within one run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import polars as pl
+
+from experiments.benchmarks.machine import report
 
 
 def measure(preset: str, out: Path) -> dict:
@@ -68,9 +70,7 @@ def main() -> None:
         "| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in r) + " |"
         for r in table.iter_rows()
     )
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "world_generation.md").write_text(md + "\n")
-    print(md)
+    report(args.out, "world_generation", md, rows)
 
 
 if __name__ == "__main__":

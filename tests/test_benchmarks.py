@@ -1,0 +1,21 @@
+"""Every benchmark's output goes through experiments.benchmarks.machine.report: the machine is printed
+above the table and stored beside the results, so figures from two machines are never compared blind."""
+
+from __future__ import annotations
+
+import json
+
+from experiments.benchmarks.machine import report
+
+MACHINE_KEYS = {"cpu", "cores", "usable_cores", "torch_threads", "torch", "cuda", "python", "when"}
+
+
+def test_report_writes_table_and_json_with_the_machine(tmp_path, capsys):
+    results = {"rows": [{"variant": "fused", "samples_per_s": 1.5}]}
+    report(tmp_path / "out", "bench", "| a |\n|---|\n| 1 |", results)
+    md = (tmp_path / "out" / "bench.md").read_text()
+    data = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert md.startswith("Machine: ") and "torch threads" in md and "| 1 |" in md
+    assert MACHINE_KEYS <= set(data["machine"]) and data["results"] == results
+    printed = capsys.readouterr().out
+    assert printed.startswith(md.rstrip("\n")) and "bench.json" in printed
