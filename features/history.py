@@ -15,6 +15,7 @@ import polars as pl
 from features.events import EventIndex
 
 DEFAULT_MAX_HISTORY = 50
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # mixes a row's length into its hash
 
 
 @dataclass
@@ -22,6 +23,9 @@ class Histories:
     lengths: np.ndarray  # (n,) int64, items in each row's history
     items: np.ndarray  # (lengths.sum(),) int64 item ids, row after row, most recent first in a row
     truncated: int = 0  # rows whose history was longer than the cap and was cut
+    # (n,) int64 or None: rows with equal keys hold equal histories (where a row's history came from,
+    # set by `histories_before`); lets `groups` find shared histories without comparing items
+    key: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -38,12 +42,48 @@ class Histories:
         index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
             lengths.sum()
         )
-        return Histories(lengths.copy(), self.items[index], 0)
+        return Histories(lengths.copy(), self.items[index], 0, None if self.key is None else self.key[rows])
 
     def slice(self, lo: int, hi: int) -> Histories:
         """Rows lo:hi without copying the items (batches of a precomputed table)."""
         offsets = self.offsets
-        return Histories(self.lengths[lo:hi], self.items[offsets[lo] : offsets[hi]], 0)
+        key = None if self.key is None else self.key[lo:hi]
+        return Histories(self.lengths[lo:hi], self.items[offsets[lo] : offsets[hi]], 0, key)
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first row of each distinct history, group of every row): rows with equal histories share a
+        group (a user's impressions between two of their positives). Rows with a `key` group by it;
+        otherwise a 64-bit polynomial hash of each row proposes the groups; every row is then compared item by item with its group's first row,
+        and one that differs (a hash collision) gets a group of its own, so the grouping is exact."""
+        n = len(self)
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if self.key is not None:
+            _, first, group = np.unique(self.key, return_index=True, return_inverse=True)
+            return first.astype(np.int64), group.ravel().astype(np.int64)
+        offsets = self.offsets
+        row_of = np.repeat(np.arange(n), self.lengths)
+        position = np.arange(len(self.items)) - offsets[row_of]
+        multipliers = np.random.default_rng(0).integers(1, 2**63, size=int(self.lengths.max(initial=0)) + 1)
+        terms = self.items.astype(np.uint64) * (multipliers.astype(np.uint64) * 2 + 1)[position]
+        sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])  # wraps: fine
+        key = (sums[offsets[1:]] - sums[offsets[:-1]]) ^ (self.lengths.astype(np.uint64) * _GOLDEN)
+        _, first, group = np.unique(key, return_index=True, return_inverse=True)
+        group = group.ravel()
+        # exact: compare every row with its group's first row
+        rep = first[group]
+        same = self.lengths == self.lengths[rep]
+        entries = same[row_of]
+        differ = np.zeros(n, dtype=bool)
+        at = np.flatnonzero(entries)
+        mismatch = self.items[at] != self.items[offsets[rep[row_of[at]]] + position[at]]
+        differ[row_of[at[mismatch]]] = True
+        differ |= ~same
+        if differ.any():  # collisions: each such row alone
+            extra = np.flatnonzero(differ)
+            group[extra] = len(first) + np.arange(len(extra))
+            first = np.concatenate([first, extra])
+        return first.astype(np.int64), group.astype(np.int64)
 
     @classmethod
     def from_lists(cls, rows: list[list[int]]) -> Histories:
@@ -77,4 +117,6 @@ def histories_before(
     total = int(lengths.sum())
     within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     items = engagements.payload[np.repeat(end - 1, lengths) - within]  # newest first
-    return Histories(lengths, items.astype(np.int64, copy=False), int((full > max_history).sum()))
+    # the newest engagement's index and the length name the history: equal keys, equal items
+    key = end.astype(np.int64) * (max_history + 1) + lengths
+    return Histories(lengths, items.astype(np.int64, copy=False), int((full > max_history).sum()), key)

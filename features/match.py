@@ -122,8 +122,24 @@ class MatchFeatures(nn.Module):
         return match_feature_names(self.top_k, self.bins, self.prefix)
 
     def rows_of(self, item_ids: np.ndarray) -> np.ndarray:
-        """Table row of each item id; MISSING_ROW (a zero row, masked out) where the table has none."""
-        return positions_in(self.item_ids, np.asarray(item_ids, dtype=np.int64)) + 1  # -1 -> MISSING_ROW
+        """Table row of each item id; MISSING_ROW (a zero row, masked out) where the table has none.
+        Ids up to a few times the table's size go through a dense id -> row array (one gather)."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        lookup = self._dense_rows()
+        if lookup is None:
+            return positions_in(self.item_ids, item_ids) + 1  # -1 -> MISSING_ROW
+        inside = (item_ids >= 0) & (item_ids < len(lookup))
+        return np.where(inside, lookup[np.where(inside, item_ids, 0)], MISSING_ROW)
+
+    def _dense_rows(self) -> np.ndarray | None:
+        if not hasattr(self, "_lookup"):
+            top = int(self.item_ids[-1]) + 1 if len(self.item_ids) else 0
+            ok = len(self.item_ids) and self.item_ids[0] >= 0 and top <= max(8 * len(self.item_ids), 1 << 20)
+            self._lookup = None
+            if ok:
+                self._lookup = np.full(top, MISSING_ROW, dtype=np.int64)
+                self._lookup[self.item_ids] = np.arange(1, len(self.item_ids) + 1)
+        return self._lookup
 
     def input(self, hist: Histories, item_ids: np.ndarray) -> MatchInput:
         """The KeyedJaggedTensor this module reads, for candidates `item_ids` and their histories."""
@@ -174,29 +190,58 @@ class MatchFeatures(nn.Module):
         return self.from_similarities(padded[..., 0], padded[..., 1] > 0, cand_known)
 
     @torch.no_grad()
-    def grouped(self, hist: Histories, group: np.ndarray, item_ids: np.ndarray) -> torch.Tensor:
-        """The same features as `forward` when many rows share one history (a session's candidates):
-        `hist` holds one history per group, `group[i]` is row i's group. Each history is looked up
-        once and scored against all its rows' candidates in one batched matmul, instead of being
-        gathered again for every candidate. Reads the local table (an unsharded module)."""
+    def grouped(
+        self, hist: Histories, group: np.ndarray, item_ids: np.ndarray, chunk_rows: int = 4096
+    ) -> torch.Tensor:
+        """The same features as `forward` when many rows share one history: `hist` holds one history
+        per group, `group[i]` is row i's group. Each history's vectors are gathered once and scored
+        against all its rows' candidates in one batched matmul, instead of being gathered again for
+        every candidate. Groups of one class (candidates within a factor 2, history lengths within 8)
+        go together in chunks of about `chunk_rows` rows, so padding stays under 2x and a chunk's
+        tensors stay in cache; the gathers write into buffers reused across chunks (fresh large
+        tensors cost more in page faults than the copy itself). Reads the local table (unsharded)."""
         weight = next(iter(self.ec.embeddings.values())).weight
-        width = max(int(hist.lengths.max()) if len(hist) else 0, self.top_k)
-        within = np.arange(len(hist.items)) - np.repeat(hist.offsets[:-1], hist.lengths)
-        rows_h = np.full((len(hist), width), MISSING_ROW, dtype=np.int64)
-        rows_h[np.repeat(np.arange(len(hist)), hist.lengths), within] = self.rows_of(hist.items)
-        present = np.zeros((len(hist), width), dtype=bool)
-        present[np.repeat(np.arange(len(hist)), hist.lengths), within] = True
-        rows_c = self.rows_of(item_ids)
-        order = np.argsort(group, kind="stable")
+        dim = weight.shape[1]
+        group = np.asarray(group, dtype=np.int64)
         counts = np.bincount(group, minlength=len(hist))
-        slot = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
-        cand = torch.zeros(len(hist), max(int(counts.max()) if len(group) else 0, 1), weight.shape[1])
-        cand[group[order], slot] = weight[torch.from_numpy(rows_c[order])]
-        sims_g = torch.bmm(cand, weight[torch.from_numpy(rows_h)].transpose(1, 2)).clamp(-1.0, 1.0)
-        sims = torch.empty(len(group), width)
-        sims[torch.from_numpy(order)] = sims_g[group[order], slot]
-        known = torch.from_numpy((rows_h != MISSING_ROW)[group])
-        return self.from_similarities(sims, known, torch.from_numpy(rows_c != MISSING_ROW))
+        by_group = np.argsort(group, kind="stable")  # rows, group after group
+        first_slot = np.cumsum(counts) - counts  # each group's first position in by_group
+        klass = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64) * 64 + (hist.lengths + 7) // 8
+        order = np.argsort(klass, kind="stable")
+        order = order[counts[order] > 0]
+        rows_h_all, offsets = self.rows_of(hist.items), hist.offsets
+        rows_c_all = self.rows_of(item_ids)
+        out = torch.empty(len(group), len(self.feature_names))
+
+        def score(gs: np.ndarray, buffers: _Buffers) -> None:
+            lens, cnt = hist.lengths[gs], counts[gs]
+            width, most = max(int(lens.max()), self.top_k), int(cnt.max())
+            within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+            rows_h = np.full((len(gs), width), MISSING_ROW, dtype=np.int64)
+            rows_h[np.repeat(np.arange(len(gs)), lens), within] = rows_h_all[
+                np.repeat(offsets[gs], lens) + within
+            ]
+            slot = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            at = (
+                np.repeat(np.arange(len(gs)) * most, cnt) + slot
+            )  # each row's place among the padded candidates
+            rows = by_group[np.repeat(first_slot[gs], cnt) + slot]
+            cand_rows = rows_c_all[rows]
+            padded = np.full(len(gs) * most, MISSING_ROW, dtype=np.int64)  # the zero row pads
+            padded[at] = cand_rows
+            h = buffers.gather("h", weight, rows_h.reshape(-1)).view(len(gs), width, dim)
+            c = buffers.gather("c", weight, padded).view(len(gs), most, dim)
+            scores = buffers.get("s", len(gs) * most * width).view(len(gs), most, width)
+            torch.bmm(c, h.transpose(1, 2), out=scores)
+            sims = scores.view(-1, width).index_select(0, torch.from_numpy(at)).clamp_(-1.0, 1.0)
+            known = torch.from_numpy(rows_h != MISSING_ROW).index_select(0, torch.from_numpy(at // most))
+            out[torch.from_numpy(rows)] = self.from_similarities(
+                sims, known, torch.from_numpy(cand_rows != MISSING_ROW)
+            )
+
+        chunks = np.split(order, _chunk_ends(klass[order], counts[order], chunk_rows)[:-1])
+        _in_parallel(score, chunks, torch.get_num_threads())
+        return out
 
     def from_similarities(
         self, sims: torch.Tensor, known: torch.Tensor, cand_known: torch.Tensor
@@ -205,27 +250,78 @@ class MatchFeatures(nn.Module):
         and which candidates are known (B,)."""
         batch, width = sims.shape
         valid = known & cand_known.unsqueeze(1)
-        n_valid = valid.sum(1).to(sims.dtype)
+        valid_f = valid.to(sims.dtype)
+        n_valid = valid_f.sum(1)
         denom = n_valid.clamp(min=1)
-        masked = sims.masked_fill(~valid, float("-inf"))
-        zeroed = sims.masked_fill(~valid, 0.0)
-        top = masked.topk(self.top_k, dim=1).values
-        weights = (self.decay ** torch.arange(width, device=sims.device, dtype=sims.dtype)) * valid
-        bin_of = ((sims + 1) / 2 * self.bins).floor().long().clamp(0, self.bins - 1)
+        zeroed = sims * valid_f
+        top = (
+            sims.masked_fill(~valid, float("-inf")).topk(self.top_k, dim=1).values
+        )  # sorted: [:, 0] is the max
+        decay = self.decay ** torch.arange(width, device=sims.device, dtype=sims.dtype)
+        bin_of = ((sims + 1) / 2 * self.bins).floor_().long().clamp_(0, self.bins - 1)
         bins = torch.zeros(batch, self.bins, dtype=sims.dtype, device=sims.device)
-        bins.scatter_add_(1, bin_of, valid.to(sims.dtype))
+        bins.scatter_add_(1, bin_of, valid_f)
         known_hist = known.sum(1).to(sims.dtype)
         columns = [
-            torch.where(n_valid > 0, masked.max(1).values, torch.zeros_like(denom)),
+            torch.where(n_valid > 0, top[:, 0], torch.zeros_like(denom)),
             zeroed.sum(1) / denom,
             top.masked_fill(torch.isinf(top), 0.0).sum(1) / n_valid.clamp(min=1, max=self.top_k),
-            (weights * zeroed).sum(1) / weights.sum(1).clamp(min=1e-12),
+            (zeroed @ decay) / (valid_f @ decay).clamp(min=1e-12),
             *(bins / denom.unsqueeze(1)).unbind(1),
             torch.log1p(known_hist),
             (known_hist == 0).to(sims.dtype),
             (~cand_known).to(sims.dtype),
         ]
         return torch.stack(columns, 1)
+
+
+def _in_parallel(work, chunks: list[np.ndarray], workers: int) -> None:
+    """`work(chunk, buffers)` for every chunk, on `workers` Python threads with one torch thread each:
+    small per-chunk tensors parallelise poorly inside an op, well across chunks (torch and numpy
+    release the GIL). Restores the torch thread count after."""
+    if workers <= 1 or len(chunks) < 2:
+        buffers = _Buffers()
+        for chunk in chunks:
+            work(chunk, buffers)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            lanes = [chunks[i::workers] for i in range(workers)]  # each lane its own buffers
+            list(pool.map(lambda lane: [work(c, b) for b in [_Buffers()] for c in lane], lanes))
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Buffers:
+    """Flat float tensors reused across chunks, grown when a chunk needs more."""
+
+    def __init__(self):
+        self.store: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, size: int) -> torch.Tensor:
+        buf = self.store.get(name)
+        if buf is None or buf.numel() < size:
+            buf = self.store[name] = torch.empty(max(size, 1 << 16))
+        return buf[:size]
+
+    def gather(self, name: str, weight: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        """weight[rows] as a (len(rows), dim) view of the buffer `name`."""
+        out = self.get(name, len(rows) * weight.shape[1]).view(len(rows), weight.shape[1])
+        return torch.index_select(weight, 0, torch.from_numpy(rows), out=out)
+
+
+def _chunk_ends(klass: np.ndarray, rows: np.ndarray, chunk_rows: int) -> list[int]:
+    """Ends of the chunks of sorted groups: at every change of class and about every `chunk_rows` rows."""
+    total = np.cumsum(rows)
+    by_size = np.searchsorted(
+        total, np.arange(chunk_rows, int(total[-1]) if len(total) else 0, chunk_rows), "right"
+    )
+    ends = np.concatenate([np.flatnonzero(np.diff(klass)) + 1, by_size, [len(klass)]])
+    return [int(e) for e in np.unique(ends) if e > 0]
 
 
 def coverage(module_or_ids: MatchFeatures | np.ndarray, item_ids: np.ndarray) -> float:
@@ -241,20 +337,27 @@ def compute_match_features(
     hist: Histories,
     item_ids: np.ndarray,
     *,
-    batch_size: int = 16384,
+    batch_size: int = 262144,
     progress: bool = False,
     desc: str = "match features",
 ) -> tuple[np.ndarray, MatchStats]:
-    """(n, F) float32 features for every (history, candidate) row, computed by `module` in batches.
-    Used to precompute features once per frozen table and reuse them across ranking runs."""
-    device = module.ec.embeddings[next(iter(module.ec.embeddings))].weight.device
+    """(n, F) float32 features for every (history, candidate) row, in batches of `batch_size` rows.
+    Rows that share a history (a user's impressions between two of their positives) are scored
+    together (`MatchFeatures.grouped`): equal to scoring each row alone, several times faster. Used to
+    precompute features once per frozen table and reuse them across ranking runs."""
     out = np.empty((len(hist), len(module.feature_names)), dtype=np.float32)
     stats = MatchStats()
     starts = range(0, len(hist), batch_size)
     for lo in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
         hi = min(lo + batch_size, len(hist))
         part = hist.slice(lo, hi)
-        inp = module.input(part, item_ids[lo:hi])
-        stats.add(part, inp)
-        out[lo:hi] = module(inp.features.to(device)).cpu().numpy()
+        first, group = part.groups()
+        shared = part.take(first)
+        missing = module.rows_of(shared.items) == MISSING_ROW
+        per_group = np.bincount(np.repeat(np.arange(len(shared)), shared.lengths), missing, len(shared))
+        stats.rows += len(part)
+        stats.history_entries += int(part.lengths.sum())
+        stats.missing_history += int(per_group[group].sum())
+        stats.missing_items += int((module.rows_of(item_ids[lo:hi]) == MISSING_ROW).sum())
+        out[lo:hi] = module.grouped(shared, group, item_ids[lo:hi]).numpy()
     return out, stats

@@ -1,20 +1,22 @@
-"""Speed of the ranking features on a dataset: histories for every impression, MatchFeatures rows/s by
-batch size and torch thread count, and seconds to train one ranking variant x seed.
+"""Speed of the ranking features on a dataset: match features of EVERY impression (rows that share a
+history are scored together, so a subsample would understate the sharing a real log has) at 1 and 2
+torch threads, against the per-row path and the machine's own matmul peak; then seconds to train one
+ranking variant x seed.
 
     python -m experiments.benchmarks.match_features --data runs/demo/data \
-        --source student=runs/demo/student [--variants baseline +match] [--out runs/benchmarks]
+        --source student=runs/demo/cre [--variants baseline +match] [--out runs/benchmarks]
 
-Prints a markdown table and writes it to OUT/match_features.md. The machine is shared and noisy:
-compare numbers measured in one run.
+Prints the machine and a markdown table; writes OUT/match_features.md and .json. The machine is shared
+and noisy: compare numbers measured in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
+import torch
 
 
 def _timed(fn):
@@ -23,7 +25,28 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
+def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """The machine's fp32 GEMM rate at `threads` (best of `repeats`): the roof the features are held to."""
+    from features.train import torch_threads
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    with torch_threads(threads):
+        torch.mm(a, b)
+        best = min(_timed(lambda: torch.mm(a, b))[1] for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def per_row_features(module, hist, items, batch: int = 16384) -> np.ndarray:
+    """The per-row path (the module's jagged forward, each row's history gathered for it): the reference."""
+    parts = []
+    for lo in range(0, len(hist), batch):
+        hi = min(lo + batch, len(hist))
+        parts.append(module(module.input(hist.slice(lo, hi), items[lo:hi]).features).numpy())
+    return np.concatenate(parts)
+
+
 def main() -> None:
+    from experiments.benchmarks.machine import report
     from features.experiment import RankingRun
     from features.match import compute_match_features
     from features.train import RankingConfig, torch_threads
@@ -31,44 +54,68 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True)
     p.add_argument("--source", required=True, help="name=embedding folder")
-    p.add_argument("--rows", type=int, default=200_000, help="impressions timed for match features")
+    p.add_argument("--reference-rows", type=int, default=200_000, help="rows timed on the per-row path")
     p.add_argument("--variants", nargs="*", default=["baseline", "+match"])
     p.add_argument("--out", default="runs/benchmarks")
     args = p.parse_args()
     name, folder = args.source.split("=", 1)
     cfg = RankingConfig()
-    run, init_s = _timed(
-        lambda: RankingRun(args.data, {name: folder}, cfg, features_dir=None, progress=False)
-    )
-    n = len(run.imps)
+    run, init_s = _timed(lambda: RankingRun(args.data, {name: folder}, cfg, features_dir=None, progress=False))
+    imps = run.imps
+    n, hist, items = len(imps), imps.hist, imps.item_id
+    module = run.sources[name].match_module(cfg.top_k, cfg.decay, cfg.bins)
+    dim = run.sources[name].table.dim
+    first, _ = hist.groups()
+    flops = 2.0 * dim * float(hist.lengths.sum())  # one dot product per (row, history item)
+    results = {
+        "impressions": n,
+        "distinct_histories": len(first),
+        "mean_history": float(hist.lengths.mean()),
+        "dim": dim,
+        "load_s": init_s,
+    }
     rows = [
         "| measurement | value |",
         "|---|---|",
         f"| impressions | {n:,} |",
+        f"| distinct histories (rows sharing one are scored together) | {len(first):,} "
+        f"({n / max(len(first), 1):.1f} rows each) |",
+        f"| mean history length (cap {cfg.max_history}), table dim | {hist.lengths.mean():.1f}, {dim} |",
         f"| load + histories + context features, s | {init_s:.1f} |",
-        f"| mean history length | {run.imps.hist.lengths.mean():.1f} |",
     ]
-    module = run.sources[name].match_module(cfg.top_k, cfg.decay, cfg.bins)
-    sub = np.linspace(0, n - 1, min(args.rows, n)).astype(np.int64)  # spread over time: histories grow
-    hist, items = run.imps.hist.take(sub), run.imps.item_id[sub]
+    values = None
     for threads in (1, 2):
-        for batch in (4096, 16384, 65536):
-            with torch_threads(threads):
-                _, secs = _timed(lambda b=batch: compute_match_features(module, hist, items, batch_size=b))
-            rows.append(
-                f"| MatchFeatures rows/s, batch {batch}, {threads} thread(s) | {len(sub) / secs:,.0f} |"
-            )
+        with torch_threads(threads):
+            (values, _), secs = _timed(lambda: compute_match_features(module, hist, items))
+        peak = matmul_peak_gflops(threads)
+        results[f"threads_{threads}"] = {
+            "rows_per_s": n / secs,
+            "seconds": secs,
+            "useful_gflops": flops / secs / 1e9,
+            "matmul_peak_gflops": peak,
+        }
+        rows += [
+            f"| **match features, all rows, {threads} thread(s): rows/s** | **{n / secs:,.0f}** ({secs:.2f} s) |",
+            f"| useful GFLOP/s ({threads} thread(s)) against this machine's fp32 matmul peak | "
+            f"{flops / secs / 1e9:.1f} of {peak:.0f} ({flops / secs / 1e9 / peak:.1%}) |",
+        ]
+    m = min(args.reference_rows, n)
+    with torch_threads(2):
+        ref, secs = _timed(lambda: per_row_features(module, hist.slice(0, m), items[:m]))
+    diff = float(np.abs(ref - values[:m]).max())
+    results["per_row_2_threads"] = {"rows": m, "rows_per_s": m / secs, "max_abs_diff": diff}
+    rows += [
+        f"| per-row path (each row's history gathered for it), first {m:,} rows, 2 threads: rows/s | "
+        f"{m / secs:,.0f} |",
+        f"| largest difference between the two paths | {diff:.1e} |",
+    ]
     _, secs = _timed(lambda: run.match_values(name))
-    rows.append(
-        f"| match features of all {n:,} impressions (RankingRun, {cfg.threads} thread), s | {secs:.1f} |"
-    )
+    rows.append(f"| match features of all {n:,} impressions inside RankingRun ({cfg.threads} thread), s | {secs:.1f} |")
     for variant in args.variants:
         _, secs = _timed(lambda v=variant: run.train(run.variant(v), seed=0))
+        results[f"train_{variant}_s"] = secs
         rows.append(f"| train + score `{variant}` x 1 seed (match features precomputed), s | {secs:.1f} |")
-    md = "\n".join(rows)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "match_features.md").write_text(md + "\n")
-    print(md)
+    report(args.out, "match_features", "\n".join(rows), results)
 
 
 if __name__ == "__main__":
