@@ -20,10 +20,24 @@ def read_config_file(path: str | Path | None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: config file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a YAML config was expected)") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
     return raw
+
+
+def parse_yaml(text: str, where: str):
+    """The value of a YAML text; bad YAML is a one-line ValueError naming `where`, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}: invalid YAML{at}: {problem}") from None
 
 
 def validate_config(model: type[M], raw: dict, path: str | Path | None, what: str) -> M:
