@@ -5,6 +5,7 @@ decides whether a run continues or starts afresh."""
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from recplug.data.errors import BadFileError
 from recplug.data.io import atomic_write_text
+from recplug.data.read_errors import one_line
+from recplug.data.weight_files import check_torch_zip
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ def fit_resumable(
 ) -> L.Trainer:
     """One Lightning fit in `folder` (checkpoints, CSV + TensorBoard logs) that resumes from the
     folder's last checkpoint: shared by the content stages and the CRE phases."""
+    last = resume_checkpoint(folder)  # first: a damaged checkpoint is refused before any work
     callbacks = [
         ModelCheckpoint(
             dirpath=folder / "checkpoints", every_n_train_steps=checkpoint_every, save_last=True, save_top_k=0
@@ -62,17 +67,38 @@ def fit_resumable(
         deterministic=False,
         default_root_dir=folder,
     )
-    last = folder / "checkpoints" / "last.ckpt"
     # the model arrives in eval mode after an evaluation, balancing or from_pretrained, and Lightning
     # keeps the mode it finds: without this, stage II trained with no dropout
     module.train()
-    trainer.fit(
-        module,
-        datamodule=data,
-        ckpt_path=last if last.is_file() else None,
-        weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
-    )
+    try:
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=last,
+            weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
+        )
+    except pickle.UnpicklingError as e:  # only the checkpoint is unpickled (weights only)
+        raise BadFileError(
+            f"{last}: the Lightning checkpoint holds more than tensors and plain state, and is not "
+            f"unpickled ({one_line(e, 80)}); {RESTART}",
+            file=str(last),
+        ) from None
     return trainer
+
+
+RESTART = "delete it to restart this stage from its first step"
+
+
+def resume_checkpoint(folder: Path) -> Path | None:
+    """The folder's last Lightning checkpoint when there is one, checked whole (an empty, truncated or
+    damaged file is refused by name rather than failing deep inside Lightning); None to start afresh."""
+    last = folder / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        return None
+    try:
+        return check_torch_zip(last, "Lightning checkpoint")
+    except BadFileError as e:
+        raise BadFileError(f"{e}; {RESTART}", file=str(last)) from None
 
 
 class StopAt(Callback):

@@ -29,6 +29,7 @@ from recplug.student.model_config import OmniConfig
 from recplug.student.modeling import OmniEncoder
 from recplug.student.run import StudentRun, model_keys
 from recplug.student.run_metrics import evaluate_student, text_truncation, tfidf_rows
+from recplug.student.saved import load_encoder
 from recplug.student.stage_sources import compute_balance, stage_weights
 from recplug.student.train_config import StageSpec, StudentConfig
 
@@ -122,7 +123,7 @@ def train_student(
         folder = out / "stages" / stage.name
         done = folder / "model" / "config.json"
         if done.is_file():
-            encoder = OmniEncoder.from_pretrained(str(folder / "model"))
+            encoder = load_encoder(folder / "model")
         else:
             if stage.sources == "closest" and balance is None and cfg.balancing.enabled:
                 balance = compute_balance(run, encoder)  # deterministic: every rank gets the same
