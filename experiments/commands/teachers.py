@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import yaml
-
 from experiments.timing import timed
+from recplug.data.config_file import parse_yaml
 
 
 def _overrides(pairs: list[str] | None) -> dict:
@@ -20,7 +19,7 @@ def _overrides(pairs: list[str] | None) -> dict:
         if "=" not in kv:
             raise SystemExit(f"--set expects KEY=VALUE (e.g. epochs=2), got '{kv}'")
         key, value = kv.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        out[key] = parse_yaml(value, f"--set {kv}")
     return out
 
 
