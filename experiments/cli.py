@@ -23,15 +23,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from recplug.data.errors import DatasetError
+    """Run one sub-command; every failure is one line on stderr (see experiments/error_policy.py)."""
+    from experiments.error_policy import INTERRUPTED, describe
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DatasetError, ValueError, FileNotFoundError) as e:
+    except KeyboardInterrupt:
+        print("recplug: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except SystemExit as e:  # a sub-command's usage error (`raise SystemExit("--set expects ...")`)
+        if not isinstance(e.code, str):
+            raise
+        print(f"recplug: error: {e.code}", file=sys.stderr)
+        return 2
+    except BaseException as e:  # BaseException: a polars panic is one (pyo3's PanicException)
         if args.traceback:
             raise
-        print(f"recplug: error: {e}", file=sys.stderr)
+        print(f"recplug: error: {describe(e)}", file=sys.stderr)
         return 2
     return 0
 

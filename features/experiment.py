@@ -65,7 +65,7 @@ class RankingRun:
         self.tables: dict[str, list[FeatureTable]] = {}
         for name, folders in feature_sources.items():
             folders = [folders] if isinstance(folders, str | Path) else list(folders)
-            tables = [load_table(name, f, item_ids, f"dataset '{self.ds.meta.name}'") for f in folders]
+            tables = [load_table(name, f, item_ids, self.ds.meta.name) for f in folders]
             self.tables[name] = sorted(tables, key=lambda t: -np.inf if t.cutoff is None else t.cutoff)
         # the latest table of each source: what serves (the LT scorer), semantic ids, coverage
         self.sources: dict[str, FeatureTable] = {name: t[-1] for name, t in self.tables.items()}

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from recplug.data.errors import DatasetError
+from recplug.data.parquet_files import read_parquet
 from recplug.data.schema import positions_in
 
 SEMANTIC_IDS_FILE = "semantic_ids.parquet"
@@ -54,9 +54,7 @@ def read_semantic_ids(path: str | Path) -> SemanticIds:
     path = Path(path)
     if path.is_dir():
         path = path / SEMANTIC_IDS_FILE
-    if not path.is_file():
-        raise DatasetError(f"{path}: semantic-id file not found", file=str(path))
-    frame = pl.read_parquet(path)
+    frame = read_parquet(path, "semantic-id")
     levels = sorted(
         (c for c in frame.columns if c.startswith("sid_") and c[4:].isdigit()), key=lambda c: int(c[4:])
     )
@@ -66,6 +64,13 @@ def read_semantic_ids(path: str | Path) -> SemanticIds:
         )
     if levels != [f"sid_{i}" for i in range(len(levels))]:
         raise DatasetError(f"{path}: sid columns must be sid_0..sid_{{L-1}}, got {levels}", file=str(path))
+    for col in ["item_id", *levels]:
+        if not frame.schema[col].is_integer():
+            raise DatasetError(
+                f"{path}: column '{col}' has dtype {frame.schema[col]}, expected integers",
+                file=str(path),
+                column=col,
+            )
     for col in ["item_id", *levels]:
         if frame[col].null_count():
             row = int(frame[col].is_null().arg_true()[0])

@@ -19,8 +19,8 @@ from features.impressions import Impressions
 from features.match import MatchFeatures, MatchStats, compute_match_features, coverage
 from features.semantic import SEMANTIC_IDS_FILE, SemanticIds, read_semantic_ids
 from recplug.data.artifacts import atomic_write, count_work, digest, fingerprint
+from recplug.data.embedding_checks import check_dataset
 from recplug.data.embeddings import EMBEDDINGS_FILE, EmbeddingTable, read_embeddings
-from recplug.data.errors import DatasetError
 
 
 @dataclass
@@ -48,26 +48,22 @@ class FeatureTable:
         return digest(self.folder / EMBEDDINGS_FILE)
 
 
-def load_table(
-    name: str, folder: str | Path, item_ids: np.ndarray, dataset: str = "the dataset"
-) -> FeatureTable:
-    """Read an embedding folder and check it describes this dataset's items: a file whose ids miss
-    every item (e.g. exported from another dataset) is refused with its coverage, not used as zeros."""
+def load_table(name: str, folder: str | Path, item_ids: np.ndarray, dataset: str = "") -> FeatureTable:
+    """Read an embedding folder (and its semantic ids) and check they describe this dataset's items
+    (`dataset`: its name): a file whose ids miss every item (e.g. exported from another dataset) is
+    refused by `read_embeddings`, not used as zeros; low coverage is a warning in `table.warnings`."""
     folder = Path(folder)
     if folder.is_file():
         folder = folder.parent
-    table = read_embeddings(folder)
-    share = coverage(table.ids, item_ids)
-    if share == 0.0:
-        raise DatasetError(
-            f"{folder / EMBEDDINGS_FILE}: feature source '{name}' covers 0 of the {len(np.unique(item_ids))} "
-            f"items of {dataset} (file item_id {table.ids.min()}..{table.ids.max()}, dataset item_id "
-            f"{np.min(item_ids)}..{np.max(item_ids)}): is it from another dataset?",
-            file=str(folder / EMBEDDINGS_FILE),
-            column="item_id",
+    who = f"feature source '{name}'"
+    table = read_embeddings(folder, dataset_ids=item_ids, dataset=dataset, who=who)
+    semantic = None
+    if (folder / SEMANTIC_IDS_FILE).exists():
+        semantic = read_semantic_ids(folder)
+        table.warnings += check_dataset(
+            folder / SEMANTIC_IDS_FILE, semantic.ids, {}, item_ids, dataset, who=f"the semantic ids of {who}"
         )
-    semantic = read_semantic_ids(folder) if (folder / SEMANTIC_IDS_FILE).is_file() else None
-    return FeatureTable(name, folder, table, semantic, share)
+    return FeatureTable(name, folder, table, semantic, coverage(table.ids, item_ids))
 
 
 def cached_match_features(

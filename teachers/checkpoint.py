@@ -13,13 +13,17 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.distributed._shard.sharded_tensor import ShardedTensor
 
+from recplug.data.errors import BadFileError
 from recplug.data.io import atomic_write, atomic_write_text
+from recplug.data.read_errors import read_json
+from recplug.data.weight_files import load_safetensors
 
 TENSORS = "checkpoint.safetensors"
 SIDECAR = "checkpoint.json"
+RESTART = "pass --no-resume (or delete the checkpoint folder) to start over"
 
 
 def _flatten(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -58,15 +62,26 @@ def save_checkpoint(
 
 
 def read_info(folder: Path) -> dict[str, Any] | None:
+    """The sidecar of a complete checkpoint (None when there is none to resume from: the sidecar is
+    written last); a damaged one is refused by name."""
     path = folder / SIDECAR
-    if not (path.is_file() and (folder / TENSORS).is_file()):
+    if not (path.exists() and (folder / TENSORS).exists()):
         return None
-    return json.loads(path.read_text())
+    info = read_json(path, "teacher checkpoint sidecar")
+    missing = [k for k in ("step", "config_hash", "data", "torch_rng") if k not in info]
+    if missing:
+        raise BadFileError(
+            f"{path}: no key(s) {missing}: not a recplug teacher checkpoint; {RESTART}", file=str(path)
+        )
+    return info
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Copy the saved values in place into the model's and optimizer's (local shards of) tensors."""
-    saved = load_file(folder / TENSORS)
+    try:
+        saved = load_safetensors(folder / TENSORS, "teacher checkpoint")
+    except BadFileError as e:
+        raise BadFileError(f"{e}; {RESTART}", file=str(folder / TENSORS)) from None
     current = _flatten(model, optimizer)
     missing, unused = sorted(set(current) - set(saved)), sorted(set(saved) - set(current))
     if missing or unused:

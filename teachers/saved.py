@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from safetensors.torch import load_file
+from pydantic import ValidationError
 
 from recplug.data import load_dataset
+from recplug.data.errors import BadFileError, describe_validation_error
+from recplug.data.read_errors import read_json
+from recplug.data.weight_files import load_into
 from teachers.config import TeacherConfig
 from teachers.data import TeacherData
 from teachers.export import MODEL_FILE
@@ -19,10 +21,24 @@ def load_teacher(folder: str | Path, data_dir: str | Path):
     was trained on (checked by the data fingerprint)."""
     folder = Path(folder)
     meta_path = folder / "metadata.json"
-    if not meta_path.is_file() or not (folder / MODEL_FILE).is_file():
-        raise ValueError(f"{folder}: not a trained teacher folder (needs metadata.json and {MODEL_FILE})")
-    meta = json.loads(meta_path.read_text())
-    cfg = TeacherConfig.model_validate(meta["config"])
+    if not meta_path.exists() or not (folder / MODEL_FILE).exists():
+        raise BadFileError(
+            f"{folder}: not a trained teacher folder (needs metadata.json and {MODEL_FILE}"
+            + (f"; {MODEL_FILE} is missing: an incomplete export?" if meta_path.exists() else "")
+            + ")",
+            file=str(folder),
+        )
+    meta = read_json(meta_path, "teacher metadata")
+    if not isinstance(meta.get("config"), dict):
+        raise BadFileError(
+            f"{meta_path}: no 'config' object: not written by `recplug teachers train`", file=str(meta_path)
+        )
+    try:
+        cfg = TeacherConfig.model_validate(meta["config"])
+    except ValidationError as e:
+        raise BadFileError(
+            describe_validation_error(e, f"{meta_path}: bad 'config': "), file=str(meta_path)
+        ) from None
     ds = load_dataset(data_dir)
     data = TeacherData.from_dataset(ds, cfg)
     if data.fingerprint != meta.get("data"):
@@ -31,7 +47,7 @@ def load_teacher(folder: str | Path, data_dir: str | Path):
         )
     kind: TeacherKind = KINDS[cfg.kind](data, cfg)
     model = kind.build()
-    model.load_state_dict(load_file(folder / MODEL_FILE))
+    load_into(model, folder / MODEL_FILE, "teacher weights")
     model.eval()
     return kind, model, ds
 

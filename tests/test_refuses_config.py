@@ -49,7 +49,7 @@ PIPELINE_SETS = [
     ("data-unknown-preset", ["data.generate=huge"], ["huge"]),
     ("cre-without-teachers", ["teachers.enabled=false"], ["cre.enabled needs teachers.enabled"]),
     ("set-without-equals", ["lt.days"], ["--set expects KEY=VALUE", "lt.days"]),
-    ("set-value-not-yaml", ["name=[1,"], ["--set name=[1,", "not valid YAML"]),
+    ("set-value-not-yaml", ["name=[1,"], ["--set name=[1,", "invalid YAML"]),
     ("set-empty-key-part", ["lt..days=3"], ["lt..days", "empty part"]),
 ]
 
@@ -65,8 +65,8 @@ def test_pipeline_config_refused_before_any_stage(capsys, tmp_path, sets, names)
 
 
 BAD_FILES = {
-    "yaml-syntax": ("name: x\ndata: {generate: tiny\n", ["bad.yaml", "not valid YAML", "line"]),
-    "yaml-tab-indent": ("name: x\ndata:\n\tgenerate: tiny\n", ["bad.yaml", "not valid YAML"]),
+    "yaml-syntax": ("name: x\ndata: {generate: tiny\n", ["bad.yaml", "invalid YAML", "line"]),
+    "yaml-tab-indent": ("name: x\ndata:\n\tgenerate: tiny\n", ["bad.yaml", "invalid YAML"]),
     "yaml-a-list": ("- name\n- data\n", ["bad.yaml", "expected a mapping", "list"]),
     "yaml-missing-name": ("data: {generate: tiny}\n", ["bad.yaml", "'name'"]),
 }
@@ -105,7 +105,7 @@ def test_subcommands_take_the_same_dotted_sets(capsys, tiny_dir, tmp_path):
     _refused(capsys, [*student, "--set", "stages.9.steps=5"], "'stages'", "'9'")
     bad = tmp_path / "student.yaml"
     bad.write_text("stages: [\n")
-    _refused(capsys, [*student, "--config", str(bad)], "student.yaml", "not valid YAML")
+    _refused(capsys, [*student, "--config", str(bad)], "student.yaml", "invalid YAML")
     assert not (tmp_path / "t").exists() and not (tmp_path / "s").exists()
 
 

@@ -29,15 +29,15 @@ from experiments.benchmarks.machine import report
 def measure(preset: str, args) -> dict[str, float]:
     from recplug.student.embed import embed_entries
     from recplug.student.lightning import ContentModule
-    from recplug.student.modeling import OmniEncoder
     from recplug.student.run import StudentRun
+    from recplug.student.saved import load_encoder
     from recplug.student.train import new_encoder
     from recplug.student.train_config import load_student_config
     from recplug.student.views import View
 
     cfg = load_student_config(preset=preset)
     run = StudentRun.setup(args.data, Path(tempfile.mkdtemp()), cfg)
-    enc = OmniEncoder.from_pretrained(str(Path(args.model) / "model")) if args.model else new_encoder(run)
+    enc = load_encoder(Path(args.model) / "model") if args.model else new_encoder(run)
     out: dict[str, float] = {}
     n = min(args.items, len(run.store.item_ids))
     for batch in (1, 64, 512):

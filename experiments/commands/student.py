@@ -80,20 +80,18 @@ def _embed(args: argparse.Namespace) -> None:
     from recplug.data.embeddings import write_embeddings, write_metadata
     from recplug.student.embed import embed_items
     from recplug.student.items import load_items
-    from recplug.student.modeling import OmniEncoder
     from recplug.student.run import dataset_items
+    from recplug.student.saved import load_encoder, load_run_config
     from recplug.student.tokenizer import load_tokenizer
 
-    model = Path(args.model) / "model" if (Path(args.model) / "model").is_dir() else Path(args.model)
-    enc = OmniEncoder.from_pretrained(str(model))
+    whole_run = (Path(args.model) / "model").is_dir()
+    model = Path(args.model) / "model" if whole_run else Path(args.model)
+    enc = load_encoder(model)
     tok = load_tokenizer(model / "tokenizer")
     ds = load_dataset(args.data)
     store = load_items(dataset_items(ds), ds.root, enc.config.image_size, enc.config.audio_window)
-    view = None  # the run's item view (e.g. text-only) when the folder is a whole run
-    if (Path(args.model) / "config.json").is_file():
-        from recplug.student.train_config import StudentConfig
-
-        view = StudentConfig.model_validate_json((Path(args.model) / "config.json").read_text()).item_view
+    # the run's item view (e.g. text-only) when the folder is a whole run
+    view = load_run_config(args.model).item_view if whole_run else None
     with timed("student: embed"):
         emb = embed_items(enc, store, tok, view, batch=args.batch, progress=not args.quiet)
     out = Path(args.out)
@@ -105,16 +103,16 @@ def _embed(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from recplug.student.modeling import OmniEncoder
     from recplug.student.report import student_table
     from recplug.student.run import StudentRun
     from recplug.student.run_metrics import evaluate_student
-    from recplug.student.train_config import StudentConfig
+    from recplug.student.saved import load_encoder, load_run_config
 
     folder = Path(args.model)
-    cfg = StudentConfig.model_validate_json((folder / "config.json").read_text())
+    cfg = load_run_config(folder)
+    encoder = load_encoder(folder / "model")
     run = StudentRun.setup(args.data, folder, cfg)
-    rows, _ = evaluate_student(run, OmniEncoder.from_pretrained(str(folder / "model")), "student")
+    rows, _ = evaluate_student(run, encoder, "student")
     print(student_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -39,15 +39,9 @@ def read_config_file(path: str | Path | None) -> dict:
     if not path.is_file():
         raise ValueError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ValueError(f"{path}: not valid YAML{at}: {problem}") from None
-    raw = raw or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
     return raw
@@ -60,12 +54,7 @@ def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
         key, eq, value = kv.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"--set expects KEY=VALUE (e.g. --set epochs=2), got '{kv}'")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ValueError(
-                f"--set {kv}: the value is not valid YAML ({getattr(e, 'problem', e)})"
-            ) from None
+        out[key.strip()] = parse_yaml(value, f"--set {kv}")
     return out
 
 
@@ -106,6 +95,17 @@ def apply_overrides(
                     node[part] = {}
                 node = node[part]
     return out
+
+
+def parse_yaml(text: str, where: str):
+    """The value of a YAML text; bad YAML is a one-line ValueError naming `where`, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}: invalid YAML{at}: {problem}") from None
 
 
 def validate_config(model: type[M], raw: dict, path: str | Path | None, what: str) -> M:

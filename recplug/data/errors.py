@@ -58,3 +58,8 @@ def raise_first_bad(frame, column: str, bad, file: str, problem: str) -> None:
     error = first_bad(frame, column, bad, file, problem)
     if error is not None:
         raise error
+
+
+class BadFileError(DatasetError):
+    """A file recplug cannot use as what it should be: missing, unreadable, truncated, corrupt,
+    incomplete, or another kind of file. The message is one line that names the file."""

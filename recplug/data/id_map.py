@@ -58,7 +58,9 @@ def write_map(root: Path, column: str, mapping: pl.DataFrame) -> None:
 def read_map(root: Path, column: str) -> pl.DataFrame | None:
     """The map of `column` of the dataset at `root`, or None when its ids were not mapped."""
     path = Path(root) / ID_MAP_DIR / f"{column}.parquet"
-    return pl.read_parquet(path) if path.is_file() else None
+    from recplug.data.parquet_files import read_parquet
+
+    return read_parquet(path, "id map") if path.exists() else None
 
 
 def with_keys(frame: pl.DataFrame, root: Path | None, column: str = "item_id") -> pl.DataFrame:

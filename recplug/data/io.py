@@ -11,6 +11,7 @@ from recplug.data.artifacts import atomic_write, atomic_write_text  # noqa: F401
 from recplug.data.errors import DatasetError
 from recplug.data.limits import clipped
 from recplug.data.meta import DatasetMeta, read_meta
+from recplug.data.parquet_files import collect, scan_table
 from recplug.data.schema import INTERACTIONS_FILE, ITEMS_FILE, QUERIES_FILE, polars_schema
 
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "statistics": True}
@@ -32,9 +33,9 @@ class Dataset:
 
 
 def _typed_scan(path: Path, file: str) -> pl.LazyFrame:
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError(f"{path}: missing", file=file)
-    lf = pl.scan_parquet(path)
+    lf = scan_table(path, file)
     columns = lf.collect_schema().names()
     return lf.with_columns(pl.col(c).cast(t) for c, t in polars_schema(file, columns).items())
 
@@ -52,10 +53,11 @@ def load_dataset(directory: str | Path, *, lazy: bool = False, validate: bool = 
     meta = read_meta(root)
     items = clipped(_typed_scan(root / ITEMS_FILE, ITEMS_FILE), meta.size_limits.text_chars)
     interactions = _typed_scan(root / INTERACTIONS_FILE, INTERACTIONS_FILE)
-    queries = _typed_scan(root / QUERIES_FILE, QUERIES_FILE) if (root / QUERIES_FILE).is_file() else None
+    queries = _typed_scan(root / QUERIES_FILE, QUERIES_FILE) if (root / QUERIES_FILE).exists() else None
     if not lazy:
-        items, interactions = items.collect(), interactions.collect()
-        queries = queries.collect() if queries is not None else None
+        items = collect(items, root / ITEMS_FILE)
+        interactions = collect(interactions, root / INTERACTIONS_FILE)
+        queries = collect(queries, root / QUERIES_FILE) if queries is not None else None
     return Dataset(root, meta, items, interactions, queries)
 
 

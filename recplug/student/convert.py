@@ -9,9 +9,13 @@ any other image tower.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
+
+from recplug.data.errors import BadFileError
+from recplug.data.read_errors import one_line, require_file
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # the ImageNet statistics of the PyTorch port
 
@@ -22,7 +26,17 @@ def convert_efficientnet_lite0(pth: str | Path, out: str | Path, image_size: int
 
     from recplug.student.efficientnet_lite import EfficientNetLiteConfig, EfficientNetLiteModel
 
-    state = torch.load(str(pth), weights_only=True, map_location="cpu")
+    require_file(pth, "EfficientNet-Lite0 state dict")
+    try:  # a zip or a legacy torch file, read by the weights-only unpickler either way
+        state = torch.load(str(pth), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        raise BadFileError(
+            f"{pth}: holds more than tensors, and is never unpickled ({one_line(e, 80)})"
+        ) from None
+    except (EOFError, RuntimeError, OSError) as e:
+        raise BadFileError(
+            f"{pth}: not a readable torch state dict ({one_line(e, 120) or 'empty or cut short'})"
+        ) from None
     state = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # the ImageNet classifier
     model = EfficientNetLiteModel(EfficientNetLiteConfig())
     try:

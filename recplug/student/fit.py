@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +17,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from recplug.data.artifacts import atomic_write, atomic_write_text, claim
+from recplug.data.errors import BadFileError
+from recplug.data.read_errors import one_line
+from recplug.data.weight_files import check_torch_zip
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ def fit_resumable(
 ) -> L.Trainer:
     """One Lightning fit in `folder` (checkpoints, CSV + TensorBoard logs) that resumes from the
     folder's last checkpoint: shared by the content stages and the CRE phases."""
+    last = usable_checkpoint(folder / "checkpoints" / "last.ckpt")  # first: before any work
     callbacks = [
         ModelCheckpoint(
             dirpath=folder / "checkpoints", every_n_train_steps=checkpoint_every, save_last=True, save_top_k=0
@@ -65,16 +70,22 @@ def fit_resumable(
         default_root_dir=folder,
         plugins=[AtomicCheckpointIO()],
     )
-    last = usable_checkpoint(folder / "checkpoints" / "last.ckpt")
     # the model arrives in eval mode after an evaluation, balancing or from_pretrained, and Lightning
     # keeps the mode it finds: without this, stage II trained with no dropout
     module.train()
-    trainer.fit(
-        module,
-        datamodule=data,
-        ckpt_path=last,
-        weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
-    )
+    try:
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=last,
+            weights_only=True,  # our own checkpoint, still never unpickled beyond tensors and plain state
+        )
+    except pickle.UnpicklingError as e:  # only the checkpoint is unpickled (weights only)
+        raise BadFileError(
+            f"{last}: the Lightning checkpoint holds more than tensors and plain state, and is not "
+            f"unpickled ({one_line(e, 80)}); delete it to restart this stage from its first step",
+            file=str(last),
+        ) from None
     return trainer
 
 
@@ -150,27 +161,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def usable_checkpoint(path: Path) -> Path | None:
-    """`path` when it holds a readable checkpoint; a truncated or corrupt one (an older recplug's
-    in-place write, a copy gone wrong) is moved aside with a message, and the fit restarts from the
-    last good state: the stage's start."""
-    if not path.is_file():
+    """`path` when it holds a whole checkpoint (every CRC checked); an empty, truncated or damaged one
+    (an older recplug's in-place write, a copy gone wrong) is moved aside with a one-line message and
+    the fit restarts from the last good state, the stage's start, instead of failing every rerun."""
+    if not path.exists():
         return None
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # noqa: BLE001 (any failure to read means: do not resume from it)
-        aside = path.with_suffix(".ckpt.corrupt")
+        return check_torch_zip(path, "Lightning checkpoint")
+    except BadFileError as e:
+        aside = path.with_name(path.name + ".corrupt")
         path.replace(aside)
-        log.warning(
-            "%s: unreadable checkpoint (%s), moved to %s; the stage restarts from its start",
-            path,
-            e,
-            aside.name,
-        )
-        print(
-            f"[resume] {path}: unreadable checkpoint ({type(e).__name__}); restarting this stage from its start"
-        )
+        message = f"{e}; moved to {aside.name}, this stage restarts from its start"
+        log.warning(message)
+        print(f"[resume] {message}")
         return None
-    return path
 
 
 def start_or_resume(out: Path, config_file: str, config: dict, state: list[str]) -> None:

@@ -21,6 +21,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 
 import recplug.student.efficientnet_lite  # noqa: F401  (registers EfficientNet-Lite with AutoModel)
+from recplug.data.weight_files import safetensors_header
 
 KINDS = ("text", "image", "audio")
 
@@ -43,6 +44,8 @@ def check_folder(folder: str | Path, kind: str) -> Path:
                 else ""
             )
         )
+    for weights in path.glob("*.safetensors"):  # complete files (a cut copy is named, not a library trace)
+        safetensors_header(weights, f"{kind} tower weights")
     return path
 
 

@@ -29,6 +29,7 @@ from recplug.student.model_config import OmniConfig
 from recplug.student.modeling import OmniEncoder
 from recplug.student.run import StudentRun, model_keys
 from recplug.student.run_metrics import evaluate_student, text_truncation, tfidf_rows
+from recplug.student.saved import load_encoder
 from recplug.student.stage_sources import compute_balance, stage_weights
 from recplug.student.train_config import StageSpec, StudentConfig
 
@@ -123,7 +124,7 @@ def train_student(
         folder = out / "stages" / stage.name
         key = stage.model_dump(mode="json")
         if is_fresh(folder, key):  # stamped last: the model is whole
-            encoder = OmniEncoder.from_pretrained(str(folder / "model"))
+            encoder = load_encoder(folder / "model")
             stage_info[stage.name] = read_stamp(folder)["info"]
         else:
             if stage.sources == "closest" and balance is None and cfg.balancing.enabled:

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from recplug.data.errors import BadFileError
 from recplug.data.io import atomic_write, atomic_write_text
+from recplug.data.read_errors import one_line, read_json
+from recplug.data.weight_files import load_into
 
 WEIGHTS = "sequence_encoder.safetensors"
 CONFIG = "sequence_encoder.json"
@@ -60,8 +63,17 @@ class SequenceEncoder(nn.Module):
 
     @classmethod
     def load(cls, folder: Path) -> SequenceEncoder:
+        """The encoder saved in `folder`; a bad or incomplete save is refused in one line naming the file."""
         folder = Path(folder)
-        enc = cls(**json.loads((folder / CONFIG).read_text()))
-        if (folder / WEIGHTS).is_file():
-            enc.load_state_dict(load_file(str(folder / WEIGHTS)))
+        config = read_json(folder / CONFIG, "sequence encoder config")
+        try:
+            enc = cls(**config)
+        except (TypeError, ValueError) as e:
+            raise BadFileError(f"{folder / CONFIG}: {one_line(e)}", file=str(folder / CONFIG)) from None
+        if not (folder / WEIGHTS).exists():
+            raise BadFileError(
+                f"{folder}: incomplete sequence encoder: {CONFIG} but no {WEIGHTS}",
+                file=str(folder / WEIGHTS),
+            )
+        load_into(enc, folder / WEIGHTS, "sequence encoder weights")
         return enc.eval()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from recplug.data.artifacts import atomic_write, atomic_write_text, is_fresh, read_stamp, stamp
+from recplug.data.weight_files import load_into
 from recplug.data.world import ground_truth_of
 from recplug.metrics.intervals import MetricRow
 from recplug.student.cre.config import SOURCES, CREConfig
@@ -29,7 +30,7 @@ from recplug.student.lightning import SourceStepData
 from recplug.student.modeling import OmniEncoder
 from recplug.student.run import StudentRun
 from recplug.student.run_metrics import evaluate_student
-from recplug.student.train_config import StudentConfig
+from recplug.student.saved import load_encoder, load_run_config
 
 log = logging.getLogger(__name__)
 STATE = "cre_state.safetensors"
@@ -41,13 +42,12 @@ def prepare_student(student_dir: str | Path, data_dir: str | Path) -> StudentRun
     sets): build it once and pass it to every CRE run that continues this student (the ablation's
     variants share one)."""
     student_dir = Path(student_dir)
-    cfg_path = student_dir / "config.json"
-    if not cfg_path.is_file() or not (student_dir / "model" / "config.json").is_file():
+    if not (student_dir / "config.json").is_file() or not (student_dir / "model" / "config.json").is_file():
         raise ValueError(
             f"{student_dir}: not a trained student run folder (needs config.json and model/): "
             "train one with `recplug student train` first"
         )
-    return StudentRun.setup(data_dir, student_dir, StudentConfig.model_validate_json(cfg_path.read_text()))
+    return StudentRun.setup(data_dir, student_dir, load_run_config(student_dir))
 
 
 def load_student(
@@ -55,7 +55,7 @@ def load_student(
 ) -> tuple[StudentRun, OmniEncoder]:
     """The content-trained student run re-pointed at `out`, and its encoder (a fresh copy each call)."""
     run = run if run is not None else prepare_student(student_dir, data_dir)
-    return run.moved_to(out), OmniEncoder.from_pretrained(str(Path(student_dir) / "model"))
+    return run.moved_to(out), load_encoder(Path(student_dir) / "model")
 
 
 def cre_data(ds, run: StudentRun, teachers: list[TeacherTargets], cfg: CREConfig) -> tuple[CREData, dict]:
@@ -148,7 +148,7 @@ def train_cre(
     if main:  # the export below needs the tokenizer beside the model
         shutil.copytree(Path(student_dir) / "tokenizer", out / "tokenizer", dirs_exist_ok=True)
     ds = run.ds
-    teachers = [load_teacher_targets(t, run.store) for t in cfg.teachers]
+    teachers = [load_teacher_targets(t, run.store, run.ds) for t in cfg.teachers]
     data, data_report = cre_data(ds, run, teachers, cfg)
     torch.manual_seed(cfg.seed)  # the sequence encoder's and heads' first weights: the same every run
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
@@ -160,7 +160,7 @@ def train_cre(
         module.lr = phase.lr
         key = phase.model_dump(mode="json")
         if is_fresh(folder, key):  # finished earlier: its weights, then the next phase
-            load_model(module, str(folder / STATE))
+            load_into(module, folder / STATE, "CRE phase state")
             phases[phase.name] = read_stamp(folder)["info"]
             continue
         if phase.steps == 0:
@@ -210,7 +210,7 @@ def content_only_rows(
     the ablation."""
     run, encoder = load_student(student_dir, data_dir, Path(student_dir), run)
     ds = run.ds
-    teachers = [load_teacher_targets(t, run.store) for t in teachers_cfg.teachers]
+    teachers = [load_teacher_targets(t, run.store, run.ds) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(encoder.config.hidden_size, "mean")
     return evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))[0]
 
@@ -227,6 +227,6 @@ def frozen_cre_rows(
     if not run.preset.folders:
         return []
     frozen = FrozenTowers(new_encoder(run))
-    teachers = [load_teacher_targets(t, run.store) for t in teachers_cfg.teachers]
+    teachers = [load_teacher_targets(t, run.store, run.ds) for t in teachers_cfg.teachers]
     seq = SequenceEncoder(frozen.config.hidden_size, "mean")
     return evaluate_cre(run, run.ds, frozen, seq, teachers, VARIANT, ground_truth_of(data_dir))[0]
