@@ -79,4 +79,6 @@ def load_config(path: str | Path | None = None, **overrides) -> TeacherConfig:
     """Read a YAML config (if given), apply overrides over the kind's defaults; errors name the key
     and the file."""
     raw = apply_overrides(read_config_file(path), overrides, model=TeacherConfig)
-    return validate_config(TeacherConfig, {**KIND_DEFAULTS.get(raw.get("kind", "id"), {}), **raw}, path, "teacher")
+    return validate_config(
+        TeacherConfig, {**KIND_DEFAULTS.get(raw.get("kind", "id"), {}), **raw}, path, "teacher"
+    )

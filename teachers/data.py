@@ -88,9 +88,7 @@ class TeacherData:
         users = Vocabulary.of(pos["user_id"].to_numpy())
         items = Vocabulary.of(pos["item_id"].to_numpy())
         if items.size > cfg.max_items:
-            raise ValueError(
-                f"item table would have {items.size:,} rows, over max_items={cfg.max_items:,}"
-            )
+            raise ValueError(f"item table would have {items.size:,} rows, over max_items={cfg.max_items:,}")
         u = users.rows(pos["user_id"].to_numpy())
         it = items.rows(pos["item_id"].to_numpy())
         ts = pos["ts"].to_numpy()

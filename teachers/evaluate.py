@@ -49,7 +49,13 @@ def paired_rows(
     ours, theirs = per_event_metrics(ranks, ks), per_event_metrics(baseline_ranks, ks)
     return [
         metric_row(
-            "teachers", versus(variant, baseline), diff_metric(m), split, ours[m] - theirs[m], n_boot, clusters=users
+            "teachers",
+            versus(variant, baseline),
+            diff_metric(m),
+            split,
+            ours[m] - theirs[m],
+            n_boot,
+            clusters=users,
         )
         for m in ours
     ]

@@ -378,12 +378,18 @@ def student_model(tmp_path_factory):
     return folder
 
 
-def _config(change):
-    def mutate(model):
-        path = model / "config.json"
+def _edit_json(name: str, change):
+    """A mutation rewriting the JSON file `name` of a folder through `change`."""
+
+    def mutate(folder):
+        path = folder / name
         path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
     return mutate
+
+
+def _config(change):
+    return _edit_json("config.json", change)
 
 
 STUDENT_CASES = {
@@ -448,11 +454,7 @@ def trained_teacher(tiny_dir, tmp_path_factory):
 
 
 def _teacher_meta(change):
-    def mutate(folder):
-        path = folder / "metadata.json"
-        path.write_text(json.dumps(change(json.loads(path.read_text()))))
-
-    return mutate
+    return _edit_json("metadata.json", change)
 
 
 SAVED_TEACHER_CASES = {

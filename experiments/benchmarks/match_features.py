@@ -60,7 +60,9 @@ def main() -> None:
     args = p.parse_args()
     name, folder = args.source.split("=", 1)
     cfg = RankingConfig()
-    run, init_s = _timed(lambda: RankingRun(args.data, {name: folder}, cfg, features_dir=None, progress=False))
+    run, init_s = _timed(
+        lambda: RankingRun(args.data, {name: folder}, cfg, features_dir=None, progress=False)
+    )
     imps = run.imps
     n, hist, items = len(imps), imps.hist, imps.item_id
     module = run.sources[name].match_module(cfg.top_k, cfg.decay, cfg.bins)
@@ -110,7 +112,9 @@ def main() -> None:
         f"| largest difference between the two paths | {diff:.1e} |",
     ]
     _, secs = _timed(lambda: run.match_values(name))
-    rows.append(f"| match features of all {n:,} impressions inside RankingRun ({cfg.threads} thread), s | {secs:.1f} |")
+    rows.append(
+        f"| match features of all {n:,} impressions inside RankingRun ({cfg.threads} thread), s | {secs:.1f} |"
+    )
     for variant in args.variants:
         _, secs = _timed(lambda v=variant: run.train(run.variant(v), seed=0))
         results[f"train_{variant}_s"] = secs

@@ -53,13 +53,19 @@ def _head(path: Path, what: str) -> tuple[int, bytes]:
         raise _bad(path, what, f"unreadable ({os_problem(e)})") from None
 
 
-def safetensors_header(path: str | Path, what: str = "weights") -> dict:
-    """The tensors a safetensors file declares ({name: {dtype, shape, data_offsets}}), after checking
-    that the file holds exactly the bytes its header promises."""
+def _opened(path: str | Path, what: str, empty: str) -> tuple[Path, int, bytes]:
+    """(path, size, first bytes) of a file that exists and is not empty (`empty`: what it is then not)."""
     path = require_file(path, what)
     size, head = _head(path, what)
     if size == 0:
-        raise _bad(path, what, "empty (0 bytes), not a safetensors file")
+        raise _bad(path, what, f"empty (0 bytes), not {empty}")
+    return path, size, head
+
+
+def safetensors_header(path: str | Path, what: str = "weights") -> dict:
+    """The tensors a safetensors file declares ({name: {dtype, shape, data_offsets}}), after checking
+    that the file holds exactly the bytes its header promises."""
+    path, size, head = _opened(path, what, "a safetensors file")
     kind = _format_of(head)
     if kind != "safetensors":
         pickled = (
@@ -143,10 +149,7 @@ def load_into(module, path: str | Path, what: str = "weights") -> None:
 def check_torch_zip(path: str | Path, what: str = "checkpoint") -> Path:
     """A torch.save / Lightning checkpoint that is a complete zip whose every member matches its CRC32.
     A legacy (non-zip) pickle is refused: recplug never unpickles."""
-    path = require_file(path, what)
-    size, head = _head(path, what)
-    if size == 0:
-        raise _bad(path, what, "empty (0 bytes), not a checkpoint")
+    path, size, head = _opened(path, what, "a checkpoint")
     kind = _format_of(head)
     if kind != "zip":
         raise _bad(path, what, f"not a torch checkpoint ({FORMAT_NAMES[kind]})")
