@@ -1,4 +1,8 @@
-"""Checkpoints of a sharded model and its (fused + dense) optimizer as safetensors plus a JSON sidecar.
+"""Checkpoints of a sharded model and its (fused + dense) optimizer as one safetensors file.
+
+The checkpoint's info (step, RNG state, config and data hashes) lives in the safetensors file's own
+metadata, so tensors and info are replaced together by one rename: a kill between two writes can never
+pair the tensors of one step with the info of another. `checkpoint.json` repeats the info for people.
 
 Sharded tensors are gathered to rank 0 on save and scattered back into each rank's local shards on
 load, so a checkpoint is one portable file whatever the number of processes. Nothing is unpickled.
@@ -13,13 +17,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.distributed._shard.sharded_tensor import ShardedTensor
 
 from recplug.data.errors import BadFileError
 from recplug.data.io import atomic_write, atomic_write_text
 from recplug.data.read_errors import read_json
-from recplug.data.weight_files import load_safetensors
+from recplug.data.weight_files import load_safetensors, safetensors_header
 
 TENSORS = "checkpoint.safetensors"
 SIDECAR = "checkpoint.json"
@@ -55,19 +60,34 @@ def save_checkpoint(
     if rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.contiguous() for k, v in full.items() if v is not None}
-        atomic_write(folder / TENSORS, lambda tmp: save_file(tensors, tmp))
-        atomic_write_text(folder / SIDECAR, json.dumps(info, indent=2))
+        meta = {"info": json.dumps(info)}
+        atomic_write(folder / TENSORS, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        atomic_write_text(folder / SIDECAR, json.dumps(info, indent=2))  # for people; not read back
     if dist.is_initialized():
         dist.barrier()
 
 
 def read_info(folder: Path) -> dict[str, Any] | None:
-    """The sidecar of a complete checkpoint (None when there is none to resume from: the sidecar is
-    written last); a damaged one is refused by name."""
-    path = folder / SIDECAR
-    if not (path.exists() and (folder / TENSORS).exists()):
+    """The info of the checkpoint to resume from, read from the tensors file itself (None when there
+    is none); a damaged or foreign one is refused by name."""
+    path = folder / TENSORS
+    if not path.exists():
         return None
-    info = read_json(path, "teacher checkpoint sidecar")
+    try:
+        safetensors_header(path, "teacher checkpoint")  # whole, before its metadata is trusted
+    except BadFileError as e:
+        raise BadFileError(f"{e}; {RESTART}", file=str(path)) from None
+    with safe_open(str(path), "pt") as f:
+        raw = (f.metadata() or {}).get("info")
+    if raw is None:  # written before the info moved into the tensors file
+        if not (folder / SIDECAR).exists():
+            raise BadFileError(
+                f"{path}: holds no checkpoint info: not a recplug teacher checkpoint; {RESTART}",
+                file=str(path),
+            )
+        info = read_json(folder / SIDECAR, "teacher checkpoint sidecar")
+    else:
+        info = json.loads(raw)
     missing = [k for k in ("step", "config_hash", "data", "torch_rng") if k not in info]
     if missing:
         raise BadFileError(

@@ -492,15 +492,25 @@ CHECKPOINT_CASES = {
         lambda c: truncate(c / "checkpoint.safetensors"),
         ["checkpoint.safetensors", "truncated", "--no-resume"],
     ),
-    "teacher-checkpoint-sidecar-bad-json": (
-        lambda c: (c / "checkpoint.json").write_text('{"step": 4,'),
-        ["checkpoint.json", "not valid JSON"],
+    "teacher-checkpoint-without-info": (
+        lambda c: _rewrite_checkpoint(c, None),
+        ["checkpoint.safetensors", "holds no checkpoint info"],
     ),
-    "teacher-checkpoint-sidecar-of-something-else": (
-        lambda c: (c / "checkpoint.json").write_text('{"epoch": 1}'),
-        ["checkpoint.json", "not a recplug teacher checkpoint"],
+    "teacher-checkpoint-of-something-else": (
+        lambda c: _rewrite_checkpoint(c, {"epoch": 1}),
+        ["checkpoint.safetensors", "not a recplug teacher checkpoint"],
     ),
 }
+
+
+def _rewrite_checkpoint(folder, info):
+    """The checkpoint's tensors saved again with other info in their metadata (None: none), no sidecar."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "checkpoint.safetensors"
+    tensors = load_file(path)
+    save_file(tensors, path, metadata=None if info is None else {"info": json.dumps(info)})
+    (folder / "checkpoint.json").unlink()
 
 
 @pytest.mark.parametrize("mutate, culprits", CHECKPOINT_CASES.values(), ids=CHECKPOINT_CASES.keys())
@@ -516,6 +526,19 @@ def test_bad_teacher_checkpoints_are_refused_on_resume(
         ["teachers", "train", "--kind", "id", "--data", tiny_dir, "--out", out, *sets, "--quiet"],
         culprits,
     )
+
+
+def test_a_stale_sidecar_never_pairs_with_newer_tensors(tmp_path):
+    """A kill between the tensors and the sidecar leaves a newer tensors file beside an older
+    checkpoint.json: the info is read from the tensors file, so a resume never mixes the two."""
+    from teachers.checkpoint import read_info, save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    info = {"config_hash": "c", "data": "d", "torch_rng": [0]}
+    save_checkpoint(tmp_path, model, optimizer, info | {"step": 10})
+    (tmp_path / "checkpoint.json").write_text(json.dumps(info | {"step": 5}))
+    assert read_info(tmp_path)["step"] == 10
 
 
 def test_an_empty_teacher_checkpoint_is_refused(tmp_path):
