@@ -503,6 +503,14 @@ def run_ranking(
         "learning_curves": curves,
         "univariate_auc": univariate_auc(run, sorted({s for v in parsed for s in v.match})),
         "warnings": [w for ranker in curves for w in fit_warnings(curves[ranker], ranker)]
+        + sorted(
+            {
+                f"embedding file '{name}' ({table.folder}): {w}"
+                for name, tables in run.tables.items()
+                for table in tables
+                for w in table.table.warnings
+            }
+        )
         + size_warnings(
             "ranking test period",
             len(run.imps.rows("test")),

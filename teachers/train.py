@@ -30,7 +30,7 @@ from torchrec.optim.optimizers import in_backward_optimizer_filter
 from tqdm.auto import tqdm
 
 from recplug.data import load_dataset
-from recplug.data.artifacts import fingerprint
+from recplug.data.artifacts import atomic_write_text, fingerprint
 from recplug.metrics.intervals import MetricRow
 from teachers.checkpoint import full_model_state, load_checkpoint, read_info, save_checkpoint
 from teachers.config import TeacherConfig
@@ -152,7 +152,7 @@ def train_teacher(
         total = kind.total_steps()
         if env.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "sharding_plan.txt").write_text(plan)
+            atomic_write_text(out / "sharding_plan.txt", plan)
         log = _log_writer(out, step, env.is_main)
         pipeline = TrainPipelineSparseDist(dmp, optimizer, env.device, execute_all_batches=True)
         batches = iter(kind.batches(step, total, env.rank, env.world_size))
@@ -219,8 +219,10 @@ def train_teacher(
         if evaluate:
             metrics, skipped = evaluate_model(ds, kind, model)
             extra |= {"metrics": metrics, "eval_skipped": skipped}
-            (out / "metrics.json").write_text(json.dumps({"rows": metrics, "skipped": skipped}, indent=2))
-            (out / "metrics.md").write_text(metrics_markdown(metrics) + "\n")
+            atomic_write_text(out / "metrics.md", metrics_markdown(metrics) + "\n")
+            atomic_write_text(
+                out / "metrics.json", json.dumps({"rows": metrics, "skipped": skipped}, indent=2)
+            )
         metadata = export_teacher(out, kind, model, extra)
         return TeacherResult(out, step, loss_value, metrics, metadata)
 

@@ -244,7 +244,15 @@ def cre_stage(
             run=prepared[0],
         )
 
-    rows = _cached(paths.cre, key, "cre", train)["rows"]
+    report = _cached(paths.cre, key, "cre", train)
+    rows = report["rows"]
+    warnings = sorted(
+        {
+            f"teacher '{t.get('teacher', '?')}': {w}"
+            for t in report.get("data", {}).get("teachers", [])
+            for w in t.get("warnings", [])
+        }
+    )
     if frozen and paths.frozen is not None:
         rows += _cached(
             paths.cre / "frozen",
@@ -267,7 +275,8 @@ def cre_stage(
             done={CRE_VARIANT: rows},
             run=prepared[0] if prepared else None,
         )
-    return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, note=REFERENCE)])
+    text = "\n".join(f"- **Warning**: {w}" for w in warnings)
+    return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, text=text, note=REFERENCE)])
 
 
 def ranking_sources(cfg: PipelineConfig, paths: Paths, folds: Sequence[Paths] = ()) -> dict[str, list[str]]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
-import tempfile
 from pathlib import Path
 
+from recplug.data.artifacts import atomic_folder
 from recplug.data.errors import BadFileError
 from recplug.data.read_errors import one_line, require_file
 
@@ -44,12 +43,8 @@ def convert_efficientnet_lite0(pth: str | Path, out: str | Path, image_size: int
     except RuntimeError as e:
         raise ValueError(f"{pth}: not an EfficientNet-Lite0 state dict ({str(e).splitlines()[0]})") from None
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    model.save_pretrained(str(tmp), safe_serialization=True)
     processor = {"image_mean": MEAN, "image_std": STD, "size": {"height": image_size, "width": image_size}}
-    (tmp / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_folder(out) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        (tmp / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
     return out

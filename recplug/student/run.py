@@ -104,13 +104,13 @@ class StudentRun:
         if cfg.tokenizer or "text" in preset.folders:  # a text tower reads its own tokenizer's ids
             tokenizer = load_tokenizer(cfg.tokenizer or preset.folders["text"])
             if rank_zero_only.rank == 0 and not (out / "tokenizer").is_dir():
-                tokenizer.save_pretrained(str(out / "tokenizer"))  # the run folder is self-contained
+                save_tokenizer(tokenizer, out / "tokenizer")  # the run folder is self-contained
         elif (out / "tokenizer").is_dir():
             tokenizer = load_tokenizer(out / "tokenizer")
         else:
             tokenizer = train_tokenizer(training_corpus(ds, holdout), cfg.vocab_size)
             if rank_zero_only.rank == 0:
-                tokenizer.save_pretrained(str(out / "tokenizer"))
+                save_tokenizer(tokenizer, out / "tokenizer")
         rng = np.random.default_rng([cfg.seed, 3])
         train_ds = type(ds)(ds.root, ds.meta, ds.items, ds.interactions, holdout.queries["train"])
         pairsets = []
@@ -221,3 +221,12 @@ def model_keys(cfg: StudentConfig, preset: ResolvedPreset) -> dict:
     if "text" in preset.folders:
         keys.setdefault("vocab_size", 8)  # the fusion's own word embeddings are unused
     return keys
+
+
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    """`save_pretrained` into a temporary folder renamed when complete: a killed run leaves no half
+    tokenizer that a rerun would load."""
+    from recplug.data.artifacts import atomic_folder
+
+    with atomic_folder(folder) as tmp:
+        tokenizer.save_pretrained(str(tmp))
