@@ -196,8 +196,9 @@ class MatchFeatures(nn.Module):
         """The same features as `forward` when many rows share one history: `hist` holds one history
         per group, `group[i]` is row i's group. Each history's vectors are gathered once and scored
         against all its rows' candidates in one batched matmul, instead of being gathered again for
-        every candidate. Groups of one class (candidates within a factor 2, history lengths within 8)
-        go together in chunks of about `chunk_rows` rows, so padding stays under 2x and a chunk's
+        every candidate. Groups of one class (the same number of candidates up to 16, within a factor 2
+        beyond; history lengths within 4) go together in chunks of about `chunk_rows` rows, so padding
+        stays small (about 1.2x of the useful products on the demo world) and a chunk's
         tensors stay in cache; the gathers write into buffers reused across chunks (fresh large
         tensors cost more in page faults than the copy itself). Reads the local table (unsharded)."""
         weight = next(iter(self.ec.embeddings.values())).weight
@@ -206,83 +207,93 @@ class MatchFeatures(nn.Module):
         counts = np.bincount(group, minlength=len(hist))
         by_group = np.argsort(group, kind="stable")  # rows, group after group
         first_slot = np.cumsum(counts) - counts  # each group's first position in by_group
-        klass = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64) * 64 + (hist.lengths + 7) // 8
+        wide = 16 + np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+        klass = np.where(counts <= 16, counts, wide) * 64 + (hist.lengths + 3) // 4
         order = np.argsort(klass, kind="stable")
         order = order[counts[order] > 0]
-        rows_h_all, offsets = self.rows_of(hist.items), hist.offsets
-        rows_c_all = self.rows_of(item_ids)
+        # every group's history rows, padded to the longest, in group order: chunks slice it
+        widest = max(int(hist.lengths.max(initial=0)), self.top_k)
+        lens_o = hist.lengths[order]
+        within = np.arange(lens_o.sum()) - np.repeat(np.cumsum(lens_o) - lens_o, lens_o)
+        rows_h_o = np.full((len(order), widest), MISSING_ROW, dtype=np.int64)
+        rows_h_o[np.repeat(np.arange(len(order)), lens_o), within] = self.rows_of(
+            hist.items[np.repeat(hist.offsets[order], lens_o) + within]
+        )
+        # every row in group order once (chunks are ranges of it): its slot in its group, its group
+        cnt_o = counts[order]
+        row_start = np.concatenate([[0], np.cumsum(cnt_o)])
+        group_of = np.repeat(np.arange(len(order)), cnt_o)
+        slot_all = np.arange(row_start[-1]) - row_start[group_of]
+        rows_all = by_group[first_slot[order][group_of] + slot_all]
+        cand_all = self.rows_of(item_ids)[rows_all]
         out = torch.empty(len(group), len(self.feature_names))
 
-        def score(gs: np.ndarray, buffers: _Buffers) -> None:
-            lens, cnt = hist.lengths[gs], counts[gs]
-            width, most = max(int(lens.max()), self.top_k), int(cnt.max())
-            within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-            rows_h = np.full((len(gs), width), MISSING_ROW, dtype=np.int64)
-            rows_h[np.repeat(np.arange(len(gs)), lens), within] = rows_h_all[
-                np.repeat(offsets[gs], lens) + within
-            ]
-            slot = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            at = (
-                np.repeat(np.arange(len(gs)) * most, cnt) + slot
-            )  # each row's place among the padded candidates
-            rows = by_group[np.repeat(first_slot[gs], cnt) + slot]
-            cand_rows = rows_c_all[rows]
-            padded = np.full(len(gs) * most, MISSING_ROW, dtype=np.int64)  # the zero row pads
-            padded[at] = cand_rows
-            h = buffers.gather("h", weight, rows_h.reshape(-1)).view(len(gs), width, dim)
-            c = buffers.gather("c", weight, padded).view(len(gs), most, dim)
-            scores = buffers.get("s", len(gs) * most * width).view(len(gs), most, width)
+        def score(lo: int, hi: int, buffers: _Buffers) -> None:
+            n, r0, r1 = hi - lo, row_start[lo], row_start[hi]
+            width, most = max(int(lens_o[lo:hi].max()), self.top_k), int(cnt_o[lo:hi].max())
+            rows_h = np.ascontiguousarray(rows_h_o[lo:hi, :width])
+            at = (group_of[r0:r1] - lo) * most + slot_all[r0:r1]  # each row's place among the padded
+            padded = np.full(n * most, MISSING_ROW, dtype=np.int64)  # the zero row pads
+            padded[at] = cand_all[r0:r1]
+            h = buffers.gather("h", weight, rows_h.reshape(-1)).view(n, width, dim)
+            c = buffers.gather("c", weight, padded).view(n, most, dim)
+            scores = buffers.get("s", n * most * width).view(n, most, width)
             torch.bmm(c, h.transpose(1, 2), out=scores)
-            sims = scores.view(-1, width).index_select(0, torch.from_numpy(at)).clamp_(-1.0, 1.0)
-            known = torch.from_numpy(rows_h != MISSING_ROW).index_select(0, torch.from_numpy(at // most))
-            out[torch.from_numpy(rows)] = self.from_similarities(
-                sims, known, torch.from_numpy(cand_rows != MISSING_ROW)
+            # features of every padded slot (a group's history broadcast over its candidates), then
+            # the rows': cheaper than gathering each row's similarities and mask first
+            features = self.from_similarities(
+                scores.clamp_(-1.0, 1.0),
+                torch.from_numpy(rows_h != MISSING_ROW).unsqueeze(1),
+                torch.from_numpy(padded != MISSING_ROW).view(n, most),
             )
+            out[torch.from_numpy(rows_all[r0:r1])] = features.view(-1, features.shape[-1])[
+                torch.from_numpy(at)
+            ]
 
-        chunks = np.split(order, _chunk_ends(klass[order], counts[order], chunk_rows)[:-1])
-        _in_parallel(score, chunks, torch.get_num_threads())
+        ends = _chunk_ends(klass[order], cnt_o, chunk_rows)
+        _in_parallel(score, list(zip([0, *ends[:-1]], ends, strict=True)), torch.get_num_threads())
         return out
 
     def from_similarities(
         self, sims: torch.Tensor, known: torch.Tensor, cand_known: torch.Tensor
     ) -> torch.Tensor:
-        """The features from padded similarities (B, L), which history slots hold a known item (B, L),
-        and which candidates are known (B,)."""
-        batch, width = sims.shape
-        valid = known & cand_known.unsqueeze(1)
+        """The features (..., F) from padded similarities (..., L), which history slots hold a known
+        item (broadcast against sims: (..., L), or (G, 1, L) for one history shared by a group's
+        candidates) and which candidates are known (...)."""
+        width = sims.shape[-1]
+        valid = known & cand_known.unsqueeze(-1)
         valid_f = valid.to(sims.dtype)
-        n_valid = valid_f.sum(1)
+        n_valid = valid_f.sum(-1)
         denom = n_valid.clamp(min=1)
         zeroed = sims * valid_f
-        top = (
-            sims.masked_fill(~valid, float("-inf")).topk(self.top_k, dim=1).values
-        )  # sorted: [:, 0] is the max
+        # sorted: [..., 0] is the max
+        top = sims.masked_fill(~valid, float("-inf")).topk(self.top_k, dim=-1).values
         decay = self.decay ** torch.arange(width, device=sims.device, dtype=sims.dtype)
         bin_of = ((sims + 1) / 2 * self.bins).floor_().long().clamp_(0, self.bins - 1)
-        bins = torch.zeros(batch, self.bins, dtype=sims.dtype, device=sims.device)
-        bins.scatter_add_(1, bin_of, valid_f)
-        known_hist = known.sum(1).to(sims.dtype)
+        bins = torch.zeros(*sims.shape[:-1], self.bins, dtype=sims.dtype, device=sims.device)
+        bins.scatter_add_(-1, bin_of, valid_f)
+        known_hist = known.sum(-1).to(sims.dtype).expand_as(n_valid)
         columns = [
-            torch.where(n_valid > 0, top[:, 0], torch.zeros_like(denom)),
-            zeroed.sum(1) / denom,
-            top.masked_fill(torch.isinf(top), 0.0).sum(1) / n_valid.clamp(min=1, max=self.top_k),
+            torch.where(n_valid > 0, top[..., 0], torch.zeros_like(denom)),
+            zeroed.sum(-1) / denom,
+            top.masked_fill(torch.isinf(top), 0.0).sum(-1) / n_valid.clamp(min=1, max=self.top_k),
             (zeroed @ decay) / (valid_f @ decay).clamp(min=1e-12),
-            *(bins / denom.unsqueeze(1)).unbind(1),
+            *(bins / denom.unsqueeze(-1)).unbind(-1),
             torch.log1p(known_hist),
             (known_hist == 0).to(sims.dtype),
             (~cand_known).to(sims.dtype),
         ]
-        return torch.stack(columns, 1)
+        return torch.stack(columns, -1)
 
 
-def _in_parallel(work, chunks: list[np.ndarray], workers: int) -> None:
-    """`work(chunk, buffers)` for every chunk, on `workers` Python threads with one torch thread each:
+def _in_parallel(work, chunks: list[tuple[int, int]], workers: int) -> None:
+    """`work(lo, hi, buffers)` for every chunk, on `workers` Python threads with one torch thread each:
     small per-chunk tensors parallelise poorly inside an op, well across chunks (torch and numpy
     release the GIL). Restores the torch thread count after."""
     if workers <= 1 or len(chunks) < 2:
         buffers = _Buffers()
-        for chunk in chunks:
-            work(chunk, buffers)
+        for lo, hi in chunks:
+            work(lo, hi, buffers)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -291,7 +302,7 @@ def _in_parallel(work, chunks: list[np.ndarray], workers: int) -> None:
     try:
         with ThreadPoolExecutor(workers) as pool:
             lanes = [chunks[i::workers] for i in range(workers)]  # each lane its own buffers
-            list(pool.map(lambda lane: [work(c, b) for b in [_Buffers()] for c in lane], lanes))
+            list(pool.map(lambda lane: [work(*c, b) for b in [_Buffers()] for c in lane], lanes))
     finally:
         torch.set_num_threads(before)
 
@@ -337,7 +348,7 @@ def compute_match_features(
     hist: Histories,
     item_ids: np.ndarray,
     *,
-    batch_size: int = 262144,
+    batch_size: int = 1 << 20,
     progress: bool = False,
     desc: str = "match features",
 ) -> tuple[np.ndarray, MatchStats]:
