@@ -201,37 +201,53 @@ class MatchFeatures(nn.Module):
         stays small (about 1.2x of the useful products on the demo world) and a chunk's
         tensors stay in cache; the gathers write into buffers reused across chunks (fresh large
         tensors cost more in page faults than the copy itself). Reads the local table (unsharded)."""
+        return self._grouped(hist.items, hist.offsets[:-1], hist.lengths, group, item_ids, chunk_rows)
+
+    def _grouped(
+        self,
+        items: np.ndarray,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        group: np.ndarray,
+        item_ids: np.ndarray,
+        chunk_rows: int = 4096,
+        stats: MatchStats | None = None,
+    ) -> torch.Tensor:
+        """`grouped` with group g's history at items[starts[g] : starts[g] + lengths[g]] (so the rows'
+        own ragged histories serve, without a copy per group); adds the ids the table lacks to `stats`.
+        The bookkeeping over all rows is a few vector passes; the rest (history rows, gathers, products,
+        features) runs per chunk on the worker threads."""
         weight = next(iter(self.ec.embeddings.values())).weight
         dim = weight.shape[1]
         group = np.asarray(group, dtype=np.int64)
-        counts = np.bincount(group, minlength=len(hist))
-        by_group = np.argsort(group, kind="stable")  # rows, group after group
+        counts = np.bincount(group, minlength=len(lengths))
+        by_group = torch.sort(torch.from_numpy(group), stable=True).indices.numpy()  # rows, group by group
         first_slot = np.cumsum(counts) - counts  # each group's first position in by_group
         wide = 16 + np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
-        klass = np.where(counts <= 16, counts, wide) * 64 + (hist.lengths + 3) // 4
+        klass = np.where(counts <= 16, counts, wide) * 64 + (lengths + 3) // 4
         order = np.argsort(klass, kind="stable")
         order = order[counts[order] > 0]
-        # every group's history rows, padded to the longest, in group order: chunks slice it
-        widest = max(int(hist.lengths.max(initial=0)), self.top_k)
-        lens_o = hist.lengths[order]
-        within = np.arange(lens_o.sum()) - np.repeat(np.cumsum(lens_o) - lens_o, lens_o)
-        rows_h_o = np.full((len(order), widest), MISSING_ROW, dtype=np.int64)
-        rows_h_o[np.repeat(np.arange(len(order)), lens_o), within] = self.rows_of(
-            hist.items[np.repeat(hist.offsets[order], lens_o) + within]
-        )
+        starts_o, lens_o, cnt_o = starts[order], lengths[order], counts[order]
         # every row in group order once (chunks are ranges of it): its slot in its group, its group
-        cnt_o = counts[order]
         row_start = np.concatenate([[0], np.cumsum(cnt_o)])
         group_of = np.repeat(np.arange(len(order)), cnt_o)
         slot_all = np.arange(row_start[-1]) - row_start[group_of]
         rows_all = by_group[first_slot[order][group_of] + slot_all]
         cand_all = self.rows_of(item_ids)[rows_all]
-        out = torch.empty(len(group), len(self.feature_names))
+        out_sorted = torch.empty(len(group), len(self.feature_names))  # rows in group order
+        missing = []
 
         def score(lo: int, hi: int, buffers: _Buffers) -> None:
             n, r0, r1 = hi - lo, row_start[lo], row_start[hi]
             width, most = max(int(lens_o[lo:hi].max()), self.top_k), int(cnt_o[lo:hi].max())
-            rows_h = np.ascontiguousarray(rows_h_o[lo:hi, :width])
+            slots = np.arange(width)
+            inside = slots < lens_o[lo:hi, None]
+            rows_h = np.where(
+                inside,
+                self.rows_of(np.take(items, np.where(inside, starts_o[lo:hi, None] + slots, 0))),
+                MISSING_ROW,
+            )
+            missing.append(int(((rows_h == MISSING_ROW) & inside).sum(1) @ cnt_o[lo:hi]))
             at = (group_of[r0:r1] - lo) * most + slot_all[r0:r1]  # each row's place among the padded
             padded = np.full(n * most, MISSING_ROW, dtype=np.int64)  # the zero row pads
             padded[at] = cand_all[r0:r1]
@@ -239,20 +255,65 @@ class MatchFeatures(nn.Module):
             c = buffers.gather("c", weight, padded).view(n, most, dim)
             scores = buffers.get("s", n * most * width).view(n, most, width)
             torch.bmm(c, h.transpose(1, 2), out=scores)
-            # features of every padded slot (a group's history broadcast over its candidates), then
-            # the rows': cheaper than gathering each row's similarities and mask first
-            features = self.from_similarities(
+            features = self._shared_history_features(
                 scores.clamp_(-1.0, 1.0),
-                torch.from_numpy(rows_h != MISSING_ROW).unsqueeze(1),
+                torch.from_numpy(rows_h != MISSING_ROW),
                 torch.from_numpy(padded != MISSING_ROW).view(n, most),
+                buffers,
             )
-            out[torch.from_numpy(rows_all[r0:r1])] = features.view(-1, features.shape[-1])[
-                torch.from_numpy(at)
-            ]
+            torch.index_select(
+                features.view(-1, features.shape[-1]), 0, torch.from_numpy(at), out=out_sorted[r0:r1]
+            )
 
         ends = _chunk_ends(klass[order], cnt_o, chunk_rows)
         _in_parallel(score, list(zip([0, *ends[:-1]], ends, strict=True)), torch.get_num_threads())
-        return out
+        if stats is not None:
+            stats.rows += len(group)
+            stats.history_entries += int(lengths @ counts)
+            stats.missing_history += sum(missing)
+            stats.missing_items += int((cand_all == MISSING_ROW).sum())
+        out = torch.empty_like(out_sorted)
+        return out.index_copy_(0, torch.from_numpy(rows_all), out_sorted)
+
+    def _shared_history_features(
+        self, sims: torch.Tensor, known: torch.Tensor, cand_known: torch.Tensor, buffers: _Buffers
+    ) -> torch.Tensor:
+        """`from_similarities` for (G, M, L) similarities of M candidates against one history per group
+        (`known`: (G, L)), the same values in fewer passes: a history slot without an item holds the
+        zero row, so its similarity is exactly 0 and sums need no mask; the SimTier histogram counts
+        every slot and takes the empty ones back out of the bin of 0; top-k masks in place last."""
+        g, m, width = sims.shape
+        known_f = known.to(sims.dtype)
+        n_known = known_f.sum(-1)  # (G,)
+        denom = n_known.clamp(min=1).unsqueeze(-1)  # (G, 1)
+        decay = self.decay ** torch.arange(width, dtype=sims.dtype)
+        cand_f = cand_known.to(sims.dtype)
+        total = sims.sum(-1)
+        recency = (sims @ decay) / (known_f @ decay).clamp(min=1e-12).unsqueeze(-1)
+        # SimTier: one bincount over (row, bin) of every slot
+        at = buffers.get("bin", g * m * width).view(g, m, width)
+        torch.add(sims, 1.0, out=at).mul_(self.bins / 2).floor_().clamp_(0, self.bins - 1)
+        at += (torch.arange(g * m, dtype=sims.dtype) * self.bins).view(g, m, 1)
+        bins = torch.bincount(at.view(-1).to(torch.int64), minlength=g * m * self.bins)
+        bins = bins.view(g, m, self.bins).to(sims.dtype)
+        zero_bin = min(int((0.0 + 1) / 2 * self.bins), self.bins - 1)
+        bins[..., zero_bin] -= (width - n_known).unsqueeze(-1)  # the empty slots' similarity is 0
+        bins *= cand_f.unsqueeze(-1)
+        # top-k of the known slots: the empty ones to -inf, in place (sums are done)
+        top = sims.masked_fill_(~known.unsqueeze(1), float("-inf")).topk(self.top_k, dim=-1).values
+        counted = torch.isfinite(top)
+        n_valid = n_known.unsqueeze(-1) * cand_f  # (G, M)
+        columns = [
+            torch.where(n_valid > 0, top[..., 0], 0.0),
+            total / denom,
+            top.masked_fill(~counted, 0.0).sum(-1) / n_valid.clamp(min=1, max=self.top_k),
+            recency,
+            *(bins / denom.unsqueeze(-1)).unbind(-1),
+            torch.log1p(n_known).unsqueeze(-1).expand(g, m),
+            (n_known == 0).to(sims.dtype).unsqueeze(-1).expand(g, m),
+            1.0 - cand_f,
+        ]
+        return torch.stack(columns, -1)
 
     def from_similarities(
         self, sims: torch.Tensor, known: torch.Tensor, cand_known: torch.Tensor
@@ -348,7 +409,7 @@ def compute_match_features(
     hist: Histories,
     item_ids: np.ndarray,
     *,
-    batch_size: int = 1 << 20,
+    batch_size: int = 1 << 22,
     progress: bool = False,
     desc: str = "match features",
 ) -> tuple[np.ndarray, MatchStats]:
@@ -363,12 +424,8 @@ def compute_match_features(
         hi = min(lo + batch_size, len(hist))
         part = hist.slice(lo, hi)
         first, group = part.groups()
-        shared = part.take(first)
-        missing = module.rows_of(shared.items) == MISSING_ROW
-        per_group = np.bincount(np.repeat(np.arange(len(shared)), shared.lengths), missing, len(shared))
-        stats.rows += len(part)
-        stats.history_entries += int(part.lengths.sum())
-        stats.missing_history += int(per_group[group].sum())
-        stats.missing_items += int((module.rows_of(item_ids[lo:hi]) == MISSING_ROW).sum())
-        out[lo:hi] = module.grouped(shared, group, item_ids[lo:hi]).numpy()
+        offsets = part.offsets
+        out[lo:hi] = module._grouped(
+            part.items, offsets[first], part.lengths[first], group, item_ids[lo:hi], stats=stats
+        ).numpy()
     return out, stats

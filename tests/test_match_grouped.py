@@ -85,3 +85,21 @@ def test_keys_follow_take_and_slice():
     assert hist.take(np.array([2, 0])).key.tolist() == [7, 7]
     assert hist.slice(1, 3).key.tolist() == [8, 7]
     assert hist.take(np.array([2, 0])).groups()[1].tolist() == [0, 0]
+
+
+def test_grouped_on_two_threads_and_small_chunks_equals_per_row():
+    """Chunks split at every class and every few rows, worked on two threads with their own buffers:
+    the rows come back in their places, equal to the per-row path; groups of many candidates (over 16)
+    and empty histories included."""
+    from features.train import torch_threads
+
+    rng = np.random.default_rng(3)
+    lists = [[]] + [rng.integers(1, 1000, rng.integers(1, 30)).tolist() for _ in range(60)]
+    hist = Histories.from_lists(lists)
+    group = np.concatenate([np.repeat(np.arange(20), 40), rng.integers(0, len(lists), 2000)])
+    rng.shuffle(group)
+    items = rng.integers(1, 1000, len(group))
+    module = MatchFeatures(_table(), top_k=4, decay=0.9, bins=6)
+    with torch_threads(2):
+        got = module.grouped(hist, group, items, chunk_rows=64).numpy()
+    np.testing.assert_allclose(got, _per_row(module, hist.take(group), items), atol=1e-6)
