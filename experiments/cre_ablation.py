@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.timing import timed
@@ -79,10 +80,13 @@ def run_ablation(
     progress: bool = True,
     done: dict[str, list[MetricRow]] | None = None,
     run=None,
+    reuse: Sequence[Path] = (),
 ) -> list[MetricRow]:
     """Rows of the content-only student and of every variant not in `done` (variants trained
     elsewhere, e.g. the pipeline's main CRE run, whose rows the caller already has). `run` is the
-    student's prepared run (`prepare_student`), shared by every variant; built on first need."""
+    student's prepared run (`prepare_student`), shared by every variant; built on first need.
+    `reuse`: CRE run folders of this student (the main run); a variant whose first phases equal a
+    finished run's (there or in an earlier variant) loads them instead of training them again."""
     from recplug.student.cre.train import content_only_rows, prepare_student, train_cre
 
     prepared = [run]
@@ -108,10 +112,12 @@ def run_ablation(
         atomic_write_text(base / "metrics.json", json.dumps({"rows": r}, default=float))
         stamp(base, stage)
         rows += r
+    shared_runs = list(reuse)
     for name, vcfg in ablation_configs(cfg, views).items():
         if name in (done or {}):
             continue
         folder = out / slug(name)
+        shared_runs.append(folder)
         stage = {"stage": "cre", "config": vcfg.model_dump(mode="json"), "data": data_stage}
         if is_fresh(folder, stage):
             print(f"[cre] {name}: {folder} is up to date: skipped")
@@ -119,7 +125,14 @@ def run_ablation(
             continue
         with timed(f"cre: {name}"):
             rows += train_cre(
-                data_dir, student_dir, folder, vcfg, progress=progress, variant=name, run=shared()
+                data_dir,
+                student_dir,
+                folder,
+                vcfg,
+                progress=progress,
+                variant=name,
+                run=shared(),
+                reuse=[f for f in shared_runs if f != folder],
             )["rows"]
         stamp(folder, stage)
         gc.collect()  # a finished variant's trainer, module and item tensors hold each other in cycles

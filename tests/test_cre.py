@@ -188,3 +188,41 @@ def test_bad_teacher_files_are_named(tiny_dir, tiny_student, own_teacher, tmp_pa
     write_metadata(other, {"kind": "x", "dim": 8})
     with pytest.raises(DatasetError, match="dim 4 but"):
         load_teacher_targets(TeacherFile(name="x", path=str(other)), run.store)
+
+
+def test_a_run_with_the_same_first_phase_reuses_it_and_gets_the_same_student(
+    tiny_dir, tiny_student, own_teacher, cre_report, tmp_path
+):
+    """The ablation's '+ seq2item' is the full CRE's first phase: with the full run to reuse it loads
+    that phase instead of training it, and its student equals one trained alone (the shared state is
+    what training that config gives)."""
+    from experiments.cre_ablation import ablation_configs
+    from recplug.data.embeddings import read_embeddings
+    from recplug.student.cre.train import train_cre
+
+    _, _, full = cre_report
+    cfg = load_cre_config(None, teachers=[{"name": "own", "path": str(own_teacher)}], min_history=3)
+    seq_only = ablation_configs(cfg, views=False)["+ seq2item"]
+    reused = train_cre(tiny_dir, tiny_student[0], tmp_path / "reused", seq_only, progress=False, reuse=[full])
+    assert reused["phases"]["seq"]["reused_from"] == str(full / "phases" / "seq")
+    assert not (tmp_path / "reused" / "phases" / "seq").exists()  # nothing trained here
+    alone = train_cre(tiny_dir, tiny_student[0], tmp_path / "alone", seq_only, progress=False)
+    assert "reused_from" not in alone["phases"]["seq"]
+    a, b = read_embeddings(tmp_path / "reused"), read_embeddings(tmp_path / "alone")
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+
+
+def test_phase_keys_name_the_inputs_and_the_phases_so_far(tmp_path):
+    """A phase's state is shared only with a run of the same inputs (student weights, teacher tables),
+    the same config and the same phases up to it; later phases do not matter."""
+    from experiments.cre_ablation import ablation_configs
+    from recplug.student.cre.train import phase_key
+
+    cfg = load_cre_config(None, teachers=[{"name": "t", "path": "x"}])
+    variants = ablation_configs(cfg)
+    inputs = {"student": "a", "teachers": {"t": "b"}}
+    assert phase_key(cfg, 0, inputs) == phase_key(variants["+ seq2item"], 0, inputs)
+    assert phase_key(cfg, 1, inputs) != phase_key(variants["+ seq2item"], 0, inputs)
+    assert phase_key(cfg, 0, inputs) != phase_key(cfg, 0, inputs | {"student": "retrained"})
+    assert phase_key(cfg, 0, inputs) != phase_key(variants["+ seq2item without multi_collab"], 0, inputs)
+    assert phase_key(cfg, 0, inputs) != phase_key(variants["+ id2item"], 0, inputs)

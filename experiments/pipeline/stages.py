@@ -274,6 +274,7 @@ def cre_stage(
             progress=cfg.progress,
             done={CRE_VARIANT: rows},
             run=prepared[0] if prepared else None,
+            reuse=[paths.cre],
         )
     text = "\n".join(f"- **Warning**: {w}" for w in warnings)
     return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, text=text, note=REFERENCE)])

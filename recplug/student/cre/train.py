@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from recplug.data.artifacts import atomic_write, atomic_write_text, is_fresh, read_stamp, stamp
+from collections.abc import Sequence
+
+from recplug.data.artifacts import atomic_write, atomic_write_text, digest, is_fresh, read_stamp, stamp
 from recplug.data.weight_files import load_into
 from recplug.data.world import ground_truth_of
 from recplug.metrics.intervals import MetricRow
@@ -113,6 +115,31 @@ def phase_weights(cfg_weights: dict[str, float], sizes: list[int], phase: str) -
     return w / w.sum()
 
 
+def input_identity(student_dir: Path, teachers: list[TeacherTargets]) -> dict:
+    """What CRE's phases start from, by content: the student's weights and the teachers' aligned
+    tables (a retrained student or a rewritten teacher file at the same path is another input)."""
+    weights = sorted((Path(student_dir) / "model").glob("*.safetensors"))
+    return {
+        "student": digest(*weights),
+        "teachers": {
+            t.name: digest(t.vectors, t.covered, *([t.user_vectors] if t.user_vectors is not None else []))
+            for t in teachers
+        },
+    }
+
+
+def phase_key(cfg: CREConfig, i: int, inputs: dict) -> dict:
+    """What the state after phase i depends on: the inputs, the config, the phases up to i (not the
+    later ones: a run with the same first phases reaches the same state, so it can be shared)."""
+    body = cfg.model_dump(mode="json")
+    body["phases"] = body["phases"][: i + 1]
+    return {"inputs": inputs, "cre": body}
+
+
+def _finished_phase(folders: list[Path], key: dict) -> Path | None:
+    return next((f for f in folders if is_fresh(f, key) and (f / STATE).is_file()), None)
+
+
 def evaluate_cre(
     run: StudentRun, ds, encoder: OmniEncoder, seq: SequenceEncoder, teachers, variant: str, truth=None
 ) -> tuple[list[MetricRow], np.ndarray]:
@@ -136,9 +163,12 @@ def train_cre(
     variant: str = "cre",
     stop_at_step: int | None = None,
     run: StudentRun | None = None,
+    reuse: Sequence[Path] = (),
 ) -> dict:
     """Continue the student in `student_dir` with CRE's phases; `run` is its prepared run when the
-    caller has one (`prepare_student`), else it is built here."""
+    caller has one (`prepare_student`), else it is built here. `reuse`: folders of other CRE runs of
+    this student; a phase they finished with the same inputs, config and earlier phases is loaded
+    instead of trained again (the ablation's '+ seq2item' is the full run's first phase)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
@@ -154,14 +184,18 @@ def train_cre(
     seq = SequenceEncoder(encoder.config.hidden_size, cfg.sequence_encoder, cfg.sequence_layers)
     # one module for all phases: the heads carry over from one phase to the next
     module = CREModule(encoder, seq, run.store, run.tokenizer, run.cfg.item_view, teachers, data, cfg, 0.0)
+    inputs = input_identity(Path(student_dir), teachers)
     phases = {}
     for i, phase in enumerate(cfg.phases):
         folder = out / "phases" / phase.name
         module.lr = phase.lr
-        key = phase.model_dump(mode="json")
-        if is_fresh(folder, key):  # finished earlier: its weights, then the next phase
-            load_into(module, folder / STATE, "CRE phase state")
-            phases[phase.name] = read_stamp(folder)["info"]
+        key = phase_key(cfg, i, inputs)
+        done = _finished_phase([folder, *(Path(r) / "phases" / phase.name for r in reuse)], key)
+        if done is not None:  # finished earlier, here or by a run that shares it: its weights, then the next
+            load_into(module, done / STATE, "CRE phase state")
+            phases[phase.name] = read_stamp(done)["info"] | ({"reused_from": str(done)} if done != folder else {})
+            if done != folder:
+                log.info("CRE phase %s: the state of %s (same inputs and phases) reused", phase.name, done)
             continue
         if phase.steps == 0:
             continue
