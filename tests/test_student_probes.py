@@ -50,3 +50,21 @@ def test_queries_are_split_by_the_words_they_use(tiny_world):
     assert rows["q2i, media-word queries, recall@10"]["mean"] == 0.5
     assert rows["q2i, text-word queries, recall@10"]["mean"] == 0.5
     assert rows["q2i, media-word queries, recall@10"]["n"] == 2
+
+
+def test_kendall_tau_is_tau_b_and_a_resample_is_its_count_vector():
+    """The bootstrap's Kendall tau reads a resample as unit counts (pair signs computed once): it
+    equals scipy's tau-b of the resampled values, ties and units drawn twice included."""
+    from scipy.stats import kendalltau
+
+    from recplug.student.evaluate import kendall_tau, kendall_tau_of
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    y = x + rng.normal(size=300)
+    x[:20], y[20:40] = x[0], np.round(y[20:40])  # ties in both
+    assert abs(kendall_tau(x, y) - kendalltau(x, y).statistic) < 1e-12
+    tau = kendall_tau_of(x, y)
+    for _ in range(5):
+        ix = rng.integers(0, 300, 300)
+        assert abs(tau(ix) - kendalltau(x[ix], y[ix]).statistic) < 1e-12

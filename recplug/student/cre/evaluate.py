@@ -18,7 +18,7 @@ from recplug.student.cre.interest_views import top_by_score
 from recplug.student.cre.sequence_encoder import SequenceEncoder
 from recplug.student.cre.sequences import sequence_samples
 from recplug.student.cre.teachers import TeacherTargets
-from recplug.student.evaluate import catalog_ranks, kendall_tau, recall_rows
+from recplug.student.evaluate import catalog_ranks, kendall_tau_of, recall_rows
 from recplug.student.items import ItemStore
 
 SEQ_KS = (1, 10, 25)
@@ -126,7 +126,7 @@ def teacher_alignment_rows(
     i, j = rng.choice(cov, 500), rng.choice(cov, 500)
     s_sim = (emb[i] * emb[j]).sum(1)
     t_sim = (teacher.vectors[i] * teacher.vectors[j]).sum(1)
-    tau = lambda ix: kendall_tau(s_sim[ix], t_sim[ix])  # noqa: E731
+    tau = kendall_tau_of(s_sim, t_sim)
     rows.append(
         statistic_row(
             EXPERIMENT, variant, f"{teacher.name} teacher kendall tau", "warm", tau, len(i), seed=seed

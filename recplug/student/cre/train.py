@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_model
-
-from collections.abc import Sequence
 
 from recplug.data.artifacts import atomic_write, atomic_write_text, digest, is_fresh, read_stamp, stamp
 from recplug.data.weight_files import load_into
@@ -193,7 +192,9 @@ def train_cre(
         done = _finished_phase([folder, *(Path(r) / "phases" / phase.name for r in reuse)], key)
         if done is not None:  # finished earlier, here or by a run that shares it: its weights, then the next
             load_into(module, done / STATE, "CRE phase state")
-            phases[phase.name] = read_stamp(done)["info"] | ({"reused_from": str(done)} if done != folder else {})
+            phases[phase.name] = read_stamp(done)["info"] | (
+                {"reused_from": str(done)} if done != folder else {}
+            )
             if done != folder:
                 log.info("CRE phase %s: the state of %s (same inputs and phases) reused", phase.name, done)
             continue
