@@ -34,6 +34,11 @@ class EventIndex:
         order = np.argsort(combined, kind="stable")
         self.combined = combined[order]
         self.payload = None if payload is None else np.asarray(payload)[order]
+        # where each key's events start (and the last one's end): a query's start is a lookup, and a
+        # query after all of its key's events (every query past the log's end) needs no search
+        self.key_start = np.searchsorted(
+            self.combined, np.arange(len(self.unique_keys) + 1, dtype=np.int64) * self.span
+        )
 
     def __len__(self) -> int:
         return len(self.combined)
@@ -51,8 +56,12 @@ class EventIndex:
             if len(self.unique_keys)
             else np.zeros(keys.shape, bool)
         )
-        start = np.searchsorted(self.combined, self._combine(rank, np.full_like(ts, self.t0)), side="left")
-        end = np.searchsorted(self.combined, self._combine(rank, ts), side="left")
+        start, stop = self.key_start[rank], self.key_start[np.minimum(rank + 1, len(self.unique_keys))]
+        query = self._combine(rank, ts)
+        end = stop.copy()
+        search = np.flatnonzero(known & (stop > start))
+        search = search[query[search] <= self.combined[stop[search] - 1]]  # not after all its events
+        end[search] = np.searchsorted(self.combined, query[search], side="left")
         end = np.where(known, np.maximum(end, start), start)
         return start, end
 

@@ -35,6 +35,26 @@ from recplug.metrics.classification import (
 # --- histories ------------------------------------------------------------------------------------
 
 
+def test_events_before_a_time_match_counting_them_one_by_one():
+    """`EventIndex.span_before` against a direct count: ties are the future, unknown keys have no
+    events, times before and after the log (the LT simulator's queries) included."""
+    from features.events import EventIndex
+
+    rng = np.random.default_rng(0)
+    keys, ts = rng.integers(1, 40, 3000) * 3, rng.integers(-50, 500, 3000)
+    index = EventIndex(keys, ts, payload=np.arange(3000))
+    qk, qt = rng.integers(0, 130, 4000), rng.integers(-80, 700, 4000)
+    start, end = index.span_before(qk, qt)
+    expected = ((keys[None, :] == qk[:, None]) & (ts[None, :] < qt[:, None])).sum(1)
+    assert (end - start).tolist() == expected.tolist()
+    for i in rng.choice(4000, 50):  # the span holds exactly those events
+        assert (
+            sorted(index.payload[start[i] : end[i]])
+            == np.flatnonzero((keys == qk[i]) & (ts < qt[i])).tolist()
+        )
+    assert EventIndex(np.zeros(0), np.zeros(0)).count_before(np.array([1]), np.array([5])).tolist() == [0]
+
+
 def test_histories_are_newest_first_capped_and_exclude_the_same_second():
     log = pl.DataFrame(
         {
