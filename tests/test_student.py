@@ -75,6 +75,12 @@ def test_loss_falls_and_recall_beats_chance(tiny_dir, trained, tmp_path):
     n_items = 1000
     assert _metric(report, "student", "content i2i recall@10") > 5 * 10 / n_items
     assert _metric(report, "student", "coengagement i2i recall@100") > 100 / n_items
+    # the final student is the last stage's encoder: the same rows under its own name (evaluated once)
+    last = "stage " + list(report["stages"])[-1]
+    strip = lambda v: sorted(  # noqa: E731
+        tuple(sorted((r | {"variant": ""}).items())) for r in report["rows"] if r["variant"] == v
+    )
+    assert strip("student") == strip(last) and strip(last)
 
 
 def test_export_files(trained):

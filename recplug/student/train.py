@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from recplug.data.artifacts import atomic_folder, atomic_write_text, is_fresh, read_stamp, stamp
+from recplug.metrics.intervals import MetricRow
 from recplug.student.export import export_student
 from recplug.student.fit import fit_resumable, is_main_process, start_or_resume
 from recplug.student.frozen import FOLDER as FROZEN_FOLDER
@@ -119,7 +120,7 @@ def train_student(
     run = StudentRun.setup(data_dir, out, cfg)
     encoder = new_encoder(run)
     balance = json.loads((out / "balancing.json").read_text()) if (out / "balancing.json").is_file() else None
-    all_rows, stage_info = [], {}
+    all_rows, stage_info, last = [], {}, None
     for i, stage in enumerate(cfg.stages):
         folder = out / "stages" / stage.name
         key = stage.model_dump(mode="json")
@@ -141,10 +142,13 @@ def train_student(
             if main:  # last: the stage is complete only now
                 stamp(folder, key, info=stage_info[stage.name])
         if main:
-            all_rows += evaluate_student(run, encoder, f"stage {stage.name}")[0]
+            last = evaluate_student(run, encoder, f"stage {stage.name}")
+            all_rows += last[0]
     if not main:
         return {}
-    rows_final, emb = evaluate_student(run, encoder, "student")
+    # the final student is the last stage's encoder: its evaluation, named again (not embedded twice)
+    rows, emb = last if last is not None else evaluate_student(run, encoder, "student")
+    rows_final = [MetricRow(**(r | {"variant": "student"})) for r in rows]
     export_student(run, encoder, emb)
     rows_final += tfidf_rows(run)
     if run.preset.folders:  # the pretrained towers alone, untrained: what recplug adds over them
