@@ -115,7 +115,7 @@ class RankingRun:
 
     @property
     def match_settings(self) -> MatchSettings:
-        return MatchSettings(self.cfg.top_k, self.cfg.decay, self.cfg.bins)
+        return MatchSettings(self.cfg.top_k, self.cfg.decay, self.cfg.bins, self.cfg.match_precision)
 
     @property
     def first_cutoff(self) -> int | None:
@@ -152,6 +152,7 @@ class RankingRun:
                             top_k=m.top_k,
                             decay=m.decay,
                             bins=m.bins,
+                            precision=m.precision,
                             progress=self.progress,
                             cache_name=table.name if len(tables) == 1 else f"{table.name}-fold{i}",
                         )

@@ -31,8 +31,12 @@ class FeatureTable:
     semantic: SemanticIds | None
     coverage: float  # share of the dataset's items that have a vector
 
-    def match_module(self, top_k: int = 5, decay: float = 0.9, bins: int = 8) -> MatchFeatures:
-        return MatchFeatures(self.table, top_k=top_k, decay=decay, bins=bins, prefix=f"{self.name}_")
+    def match_module(
+        self, top_k: int = 5, decay: float = 0.9, bins: int = 8, precision: str = "fp32"
+    ) -> MatchFeatures:
+        return MatchFeatures(
+            self.table, top_k=top_k, decay=decay, bins=bins, prefix=f"{self.name}_", precision=precision
+        )
 
     @property
     def cutoff(self) -> int | None:
@@ -75,15 +79,19 @@ def cached_match_features(
     top_k: int = 5,
     decay: float = 0.9,
     bins: int = 8,
+    precision: str = "fp32",
     progress: bool = True,
     cache_name: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """(n, F) match features of every impression and their counts (rows, missing ids), read from
     `cache_dir/<cache_name or source>/match.safetensors` when it was written for the same inputs, else
     computed."""
-    module = source.match_module(top_k, decay, bins)
+    module = source.match_module(top_k, decay, bins, precision)
     # one file carrying its own fingerprint: it is written atomically, so it needs no separate stamp
-    key_hash = fingerprint({**key, "table": source.fingerprint, "top_k": top_k, "decay": decay, "bins": bins})
+    settings = {"top_k": top_k, "decay": decay, "bins": bins}
+    if precision != "fp32":  # (fp32 keeps the fingerprints of caches written before the option)
+        settings["precision"] = precision
+    key_hash = fingerprint({**key, "table": source.fingerprint, **settings})
     path = None if cache_dir is None else Path(cache_dir) / (cache_name or source.name) / "match.safetensors"
     if path is not None and path.is_file():
         with safe_open(path, "np") as f:

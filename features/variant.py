@@ -61,6 +61,7 @@ class MatchSettings:
     top_k: int = 5
     decay: float = 0.9
     bins: int = 8
+    precision: str = "fp32"
 
 
 class VariantFeatures:
@@ -99,7 +100,7 @@ class VariantFeatures:
         )
         m = match or MatchSettings()
         self.match_modules: dict[str, MatchFeatures] = {
-            s: sources[s].match_module(m.top_k, m.decay, m.bins) for s in variant.match
+            s: sources[s].match_module(m.top_k, m.decay, m.bins, m.precision) for s in variant.match
         }
         self.semantic = {s: sources[s].semantic for s in variant.sid}
 

@@ -103,3 +103,28 @@ def test_grouped_on_two_threads_and_small_chunks_equals_per_row():
     with torch_threads(2):
         got = module.grouped(hist, group, items, chunk_rows=64).numpy()
     np.testing.assert_allclose(got, _per_row(module, hist.take(group), items), atol=1e-6)
+
+
+def test_bf16_features_are_close_to_fp32_and_the_paths_agree():
+    """precision='bf16' rounds vectors and similarities to bfloat16: the similarity statistics stay
+    within bf16's ~3 digits of fp32, the per-row path rounds the same way, and a bad name is refused."""
+    import polars as pl
+
+    log = _log(seed=1)
+    hist = histories_before(
+        positive_engagements(log, pl.col("click")), log["user_id"].to_numpy(), log["ts"].to_numpy(), 12
+    )
+    items = log["item_id"].to_numpy()
+    exact, _ = compute_match_features(MatchFeatures(_table(), top_k=3), hist, items)
+    low_module = MatchFeatures(_table(), top_k=3, precision="bf16")
+    low, _ = compute_match_features(low_module, hist, items)
+    similarity = slice(0, 4)  # max, mean, top-k mean, recency mean
+    assert 0 < np.abs(low - exact)[:, similarity].max() < 2e-2
+    bins = slice(4, 12)  # a similarity next to a bin edge may cross it: rare, not never
+    assert np.abs(low[:, bins] - exact[:, bins]).mean() < 1e-2
+    assert (low[:, 12:] == exact[:, 12:]).all()  # history length, empty history, missing item
+    np.testing.assert_allclose(
+        _per_row(low_module, hist, items)[:, similarity], low[:, similarity], atol=5e-3
+    )
+    with pytest.raises(ValueError, match="precision must be one of"):
+        MatchFeatures(_table(), precision="fp8")

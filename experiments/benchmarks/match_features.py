@@ -116,6 +116,46 @@ def main() -> None:
     rows.append(
         f"| match features of all {n:,} impressions inside RankingRun ({cfg.threads} thread), s | {secs:.1f} |"
     )
+    # the bf16 option: speed, how far its features are from fp32, and what a ranker trained on them scores
+    low_module = run.sources[name].match_module(cfg.top_k, cfg.decay, cfg.bins, "bf16")
+    with torch_threads(2):
+        (low, _), secs = _timed(lambda: compute_match_features(low_module, hist, items))
+    sim_diff = float(np.abs(low - values)[:, :4].max())
+    bin_diff = float(np.abs(low - values)[:, 4 : 4 + cfg.bins].mean())
+    results["bf16_2_threads"] = {
+        "rows_per_s": n / secs,
+        "seconds": secs,
+        "max_abs_diff_similarity_columns": sim_diff,
+        "mean_abs_diff_bin_shares": bin_diff,
+    }
+    rows += [
+        f"| **bf16 option, all rows, 2 threads: rows/s** | **{n / secs:,.0f}** ({secs:.2f} s) |",
+        f"| bf16 against fp32: largest difference of max / mean / top-k / recency; mean of the bin shares' "
+        f"| {sim_diff:.1e}; {bin_diff:.1e} |",
+    ]
+    if "+match" in args.variants:
+        from recplug.metrics.classification import auc
+
+        test = imps.rows("test")
+        aucs = {}
+        for precision in ("fp32", "bf16"):
+            r = (
+                run
+                if precision == "fp32"
+                else RankingRun(
+                    args.data,
+                    {name: folder},
+                    cfg.model_copy(update={"match_precision": precision}),
+                    features_dir=None,
+                    progress=False,
+                )
+            )
+            aucs[precision] = auc(imps.label[test], r.train(r.variant("+match"), seed=0)[3])
+        results["test_auc_plus_match_seed0"] = aucs
+        rows.append(
+            f"| test AUC of `+match` (seed 0) trained and scored on fp32 / bf16 features | "
+            f"{aucs['fp32']:.4f} / {aucs['bf16']:.4f} |"
+        )
     for variant in args.variants:
         _, secs = _timed(lambda v=variant: run.train(run.variant(v), seed=0))
         results[f"train_{variant}_s"] = secs
