@@ -55,11 +55,21 @@ class TeacherKind(ABC):
         makes a resumed run see exactly the batches an uninterrupted run would."""
         spe = self.steps_per_epoch()
         epoch, pos = divmod(step, spe)
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(self.n_examples())
+        perm = self._epoch_order(epoch)
         b = self.cfg.batch_size
         batch = perm[pos * b : (pos + 1) * b] if len(perm) >= b else perm
         per_rank = len(batch) // world_size
-        return batch[rank * per_rank : (rank + 1) * per_rank]
+        return batch[rank * per_rank : (rank + 1) * per_rank].copy()  # the epoch's order stays intact
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """The epoch's example order, drawn once per epoch (drawn again every step it cost O(examples)
+        per step: 76% of the ID teacher's time on the large world's 2.4M positives)."""
+        if getattr(self, "_order", (None, None))[0] != epoch:
+            self._order = (
+                epoch,
+                np.random.default_rng([self.cfg.seed, epoch]).permutation(self.n_examples()),
+            )
+        return self._order[1]
 
     def batches(self, start: int, stop: int, rank: int = 0, world_size: int = 1) -> Iterator[TeacherBatch]:
         for step in range(start, stop):
