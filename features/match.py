@@ -43,12 +43,6 @@ class MatchStats:
     missing_history: int = 0
     missing_items: int = 0
 
-    def add(self, hist: Histories, inp: MatchInput) -> None:
-        self.rows += len(hist)
-        self.history_entries += len(hist.items)
-        self.missing_history += inp.missing_history
-        self.missing_items += inp.missing_items
-
 
 def match_feature_names(top_k: int, bins: int, prefix: str = "") -> list[str]:
     """The names of `MatchFeatures`' columns, in order (no table needed to know them)."""
@@ -319,11 +313,12 @@ class MatchFeatures(nn.Module):
         cand_f = cand_known.to(sims.dtype)
         total = sims.sum(-1)
         recency = (sims @ decay) / (known_f @ decay).clamp(min=1e-12).unsqueeze(-1)
-        # SimTier: one bincount over (row, bin) of every slot
+        # SimTier: one bincount over (row, bin) of every slot; the (row, bin) index in int64 (a float
+        # one is exact only below 2**24, and one group may bring millions of candidates)
         at = buffers.get("bin", g * m * width).view(g, m, width)
         torch.add(sims, 1.0, out=at).mul_(self.bins / 2).floor_().clamp_(0, self.bins - 1)
-        at += (torch.arange(g * m, dtype=sims.dtype) * self.bins).view(g, m, 1)
-        bins = torch.bincount(at.view(-1).to(torch.int64), minlength=g * m * self.bins)
+        index = at.to(torch.int64).add_((torch.arange(g * m) * self.bins).view(g, m, 1))
+        bins = torch.bincount(index.view(-1), minlength=g * m * self.bins)
         bins = bins.view(g, m, self.bins).to(sims.dtype)
         zero_bin = min(int((0.0 + 1) / 2 * self.bins), self.bins - 1)
         bins[..., zero_bin] -= (width - n_known).unsqueeze(-1)  # the empty slots' similarity is 0
