@@ -26,6 +26,11 @@ class Histories:
     # (n,) int64 or None: rows with equal keys hold equal histories (where a row's history came from,
     # set by `histories_before`); lets `groups` find shared histories without comparing items
     key: np.ndarray | None = None
+    # (n,) int64 or None: row r's history is positions [end - length, end) of one shared sequence of
+    # engagements, newest first (set by `histories_before`: its index of all users' engagements). A
+    # user's successive histories overlap there, so match features score a stretch of it once for
+    # many rows instead of every history again
+    end: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -42,13 +47,19 @@ class Histories:
         index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
             lengths.sum()
         )
-        return Histories(lengths.copy(), self.items[index], 0, None if self.key is None else self.key[rows])
+        return Histories(lengths.copy(), self.items[index], 0, _at(self.key, rows), _at(self.end, rows))
 
     def slice(self, lo: int, hi: int) -> Histories:
         """Rows lo:hi without copying the items (batches of a precomputed table)."""
         offsets = self.offsets
-        key = None if self.key is None else self.key[lo:hi]
-        return Histories(self.lengths[lo:hi], self.items[offsets[lo] : offsets[hi]], 0, key)
+        rows = slice(lo, hi)
+        return Histories(
+            self.lengths[lo:hi],
+            self.items[offsets[lo] : offsets[hi]],
+            0,
+            _at(self.key, rows),
+            _at(self.end, rows),
+        )
 
     def groups(self) -> tuple[np.ndarray, np.ndarray]:
         """(first row of each distinct history, group of every row): rows with equal histories share a
@@ -119,4 +130,9 @@ def histories_before(
     items = engagements.payload[np.repeat(end - 1, lengths) - within]  # newest first
     # the newest engagement's index and the length name the history: equal keys, equal items
     key = end.astype(np.int64) * (max_history + 1) + lengths
-    return Histories(lengths, items.astype(np.int64, copy=False), int((full > max_history).sum()), key)
+    truncated = int((full > max_history).sum())
+    return Histories(lengths, items.astype(np.int64, copy=False), truncated, key, end.astype(np.int64))
+
+
+def _at(values: np.ndarray | None, rows) -> np.ndarray | None:
+    return None if values is None else values[rows]

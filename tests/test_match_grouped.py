@@ -74,17 +74,101 @@ def test_groups_are_exact_even_when_hashes_collide(monkeypatch):
     assert len({tuple(x) for x in lists}) <= len(first)
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "by-items"])
+def test_every_item_known_equals_per_row(keyed):
+    """A table with every id of the log: no history slot is unknown, so rows take the path that counts
+    known items from the lengths (no NaN marks); still equal to the per-row path."""
+    import polars as pl
+
+    log = _log(seed=1)
+    hist = histories_before(
+        positive_engagements(log, pl.col("click")), log["user_id"].to_numpy(), log["ts"].to_numpy(), 30
+    )
+    if not keyed:
+        hist = Histories(hist.lengths, hist.items, hist.truncated)
+    rng = np.random.default_rng(1)
+    table = EmbeddingTable(np.arange(1, 1000), rng.normal(size=(999, 8)).astype(np.float32), {})
+    module = MatchFeatures(table, top_k=4, decay=0.7, bins=6)
+    items = log["item_id"].to_numpy()
+    got, stats = compute_match_features(module, hist, items, batch_size=1100)
+    np.testing.assert_allclose(got, _per_row(module, hist, items), atol=1e-6)
+    assert stats.missing_history == 0 and stats.missing_items == 0
+
+
 class _ZeroRng:
     def integers(self, lo, hi, size):
         return np.zeros(size, dtype=np.int64) - 1  # multipliers * 2 + 1 == -1 -> hashes collide a lot
 
 
-def test_keys_follow_take_and_slice():
+def test_keys_and_ends_follow_take_and_slice():
     hist = Histories.from_lists([[1], [2], [1]])
-    hist.key = np.array([7, 8, 7])
+    hist.key, hist.end = np.array([7, 8, 7]), np.array([3, 5, 3])
     assert hist.take(np.array([2, 0])).key.tolist() == [7, 7]
     assert hist.slice(1, 3).key.tolist() == [8, 7]
+    assert hist.take(np.array([2, 0])).end.tolist() == [3, 3]
+    assert hist.slice(1, 3).end.tolist() == [5, 3]
     assert hist.take(np.array([2, 0])).groups()[1].tolist() == [0, 0]
+
+
+def _check_windows(windows, hist, rows_of):
+    """Every row's window in the sequence holds its history (newest first), lies inside its piece's
+    stretch, and every row sits in exactly one piece of at most ROWS_PER_PIECE rows."""
+    from features.match_windows import ROWS_PER_PIECE
+
+    assert sorted(windows.order.tolist()) == list(range(len(hist)))
+    counts = np.diff(windows.piece_start)
+    assert counts.max() <= ROWS_PER_PIECE and counts.min() > 0
+    piece = np.repeat(np.arange(len(counts)), counts)[np.argsort(windows.order)]
+    start = windows.end - windows.length
+    assert (start >= windows.lo[piece]).all()
+    assert (windows.end <= windows.lo[piece] + windows.span[piece]).all()
+    for r, items in enumerate(hist.to_lists()):
+        assert (
+            windows.seq[start[r] : windows.end[r]][::-1].tolist()
+            == rows_of(np.array(items, np.int64)).tolist()
+        )
+
+
+def test_windows_hold_every_history():
+    """Windows of positions (a user's successive histories overlap; users without a positive yet share
+    their end with the user before) and windows of groups both lay every history out exactly."""
+    import polars as pl
+
+    from features.match_windows import windows_of_groups, windows_of_positions
+
+    log = _log(seed=2, users=30, events=1500)
+    hist = histories_before(
+        positive_engagements(log, pl.col("click")), log["user_id"].to_numpy(), log["ts"].to_numpy(), 20
+    )
+    assert (hist.lengths == 0).any() and len(np.unique(hist.end)) < len(hist) / 2
+    rows_of = MatchFeatures(_table()).rows_of
+    _check_windows(windows_of_positions(hist, rows_of, block=4), hist, rows_of)
+    part = hist.slice(333, 1111)  # a batch cuts users' runs of rows
+    _check_windows(windows_of_positions(part, rows_of), part, rows_of)
+    first, group = hist.groups()
+    windows = windows_of_groups(hist.items, hist.offsets[first], hist.lengths[first], group, rows_of)
+    _check_windows(windows, hist, rows_of)
+    with pytest.raises(ValueError, match="do not say where they lie"):
+        windows_of_positions(Histories(hist.lengths, hist.items, 0), rows_of)
+
+
+def test_positions_on_two_threads_and_small_chunks_equal_per_row():
+    """The positions path with chunks of a few dozen rows on two threads: rows come back in their
+    places, equal to the per-row path."""
+    import polars as pl
+
+    from features.match_windows import windows_of_positions
+    from features.train import torch_threads
+
+    log = _log(seed=4)
+    hist = histories_before(
+        positive_engagements(log, pl.col("click")), log["user_id"].to_numpy(), log["ts"].to_numpy(), 25
+    )
+    items = log["item_id"].to_numpy()
+    module = MatchFeatures(_table(), top_k=5, decay=0.85, bins=7)
+    with torch_threads(2):
+        got = module.scored_windows(windows_of_positions(hist, module.rows_of), items, chunk_rows=50)
+    np.testing.assert_allclose(got.numpy(), _per_row(module, hist, items), atol=1e-6)
 
 
 def test_grouped_on_two_threads_and_small_chunks_equals_per_row():

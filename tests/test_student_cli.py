@@ -73,6 +73,11 @@ def test_student_train_embed_eval(tiny_dir, tmp_path, capsys):
     table = capsys.readouterr().out
     for variant in ("content-only", "+ seq2item", "+ id2item", "+ both (CRE)"):
         assert f"| {variant} | warm |" in table
+    # the variants on two processes (one torch thread each, as this test worker has): the same table
+    two = ["student", "ablate", "--out", str(tmp_path / "ablation2"), *common, "--no-views", "--workers", "2"]
+    assert main(two) == 0
+    rows_of = lambda text: [line for line in text.splitlines() if line.startswith("|")]  # noqa: E731
+    assert rows_of(capsys.readouterr().out) == rows_of(table)
     assert main(["student", "train", "--stage", "cre", "--out", str(cre), "--data", str(tiny_dir)]) == 2
 
 

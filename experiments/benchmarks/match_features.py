@@ -1,7 +1,7 @@
-"""Speed of the ranking features on a dataset: match features of EVERY impression (rows that share a
-history are scored together, so a subsample would understate the sharing a real log has) at 1 and 2
-torch threads, against the per-row path and the machine's own matmul peak; then seconds to train one
-ranking variant x seed.
+"""Speed of the ranking features on a dataset: match features of EVERY impression (a user's successive
+histories are scored together as windows of one sequence, so a subsample would understate the sharing
+a real log has) at 1 and 2 torch threads, against the per-row path and the machine's own matmul peak;
+then seconds to train one ranking variant x seed.
 
     python -m experiments.benchmarks.match_features --data runs/demo/data \
         --source student=runs/demo/cre [--variants baseline +match] [--out runs/benchmarks]
@@ -80,7 +80,7 @@ def main() -> None:
         "| measurement | value |",
         "|---|---|",
         f"| impressions | {n:,} |",
-        f"| distinct histories (rows sharing one are scored together) | {len(first):,} "
+        f"| distinct histories (a user's successive ones overlap: scored as windows of one sequence) | {len(first):,} "
         f"({n / max(len(first), 1):.1f} rows each) |",
         f"| mean history length (cap {cfg.max_history}), table dim | {hist.lengths.mean():.1f}, {dim} |",
         f"| load + histories + context features, s | {init_s:.1f} |",

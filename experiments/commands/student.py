@@ -54,7 +54,15 @@ def _ablate(args: argparse.Namespace) -> None:
 
     cfg = _cre_config(args)
     stage = {"data": str(Path(args.data).resolve()), "student": str(Path(args.student).resolve())}
-    rows = run_ablation(Path(args.data), Path(args.student), Path(args.out), cfg, stage, not args.no_views)
+    rows = run_ablation(
+        Path(args.data),
+        Path(args.student),
+        Path(args.out),
+        cfg,
+        stage,
+        not args.no_views,
+        workers=args.workers,
+    )
     print(ablation_table(rows))
 
 
@@ -152,6 +160,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ab.add_argument("--config", help="YAML of CREConfig keys")
     ab.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (YAML value)")
     ab.add_argument("--no-views", action="store_true", help="skip the interest-view variants")
+    ab.add_argument(
+        "--workers", type=int, default=1, help="variants trained at once, one process and torch thread each"
+    )
     _cre_arguments(ab)
     ab.set_defaults(func=_ablate)
     em = cmds.add_parser("embed", help="embed every item of a dataset with a trained student")

@@ -275,6 +275,7 @@ def cre_stage(
             done={CRE_VARIANT: rows},
             run=prepared[0] if prepared else None,
             reuse=[paths.cre],
+            workers=cfg.cre.ablation_workers,
         )
     text = "\n".join(f"- **Warning**: {w}" for w in warnings)
     return StageResult("cre", rows, [Section("CRE ablation", rows, COLUMNS, text=text, note=REFERENCE)])
