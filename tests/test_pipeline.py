@@ -92,3 +92,19 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="not among ranking.variants"):
         load_pipeline_config(bad)
     assert main(["run", "nope"]) == 2
+
+
+def test_a_spawned_worker_reports_its_own_peak_memory():
+    """ru_maxrss survives exec: a worker spawned from a large process (the CRE ablation's) would report
+    that process's peak as its own; the timing lines read VmHWM instead."""
+    import multiprocessing
+
+    import numpy as np
+
+    from experiments.timing import peak_rss_mib
+
+    big = np.ones(400 * 2**20 // 8)  # 400 MiB held by this process while the worker starts
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        worker = pool.apply(peak_rss_mib)
+    assert big.sum() > 0 and peak_rss_mib() > 400
+    assert worker < peak_rss_mib() - 250
