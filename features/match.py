@@ -221,7 +221,7 @@ class MatchFeatures(nn.Module):
 
         Each piece's candidates are multiplied with its stretch of the sequence in one batched GEMM;
         every row then takes its own window out of the product (a 4-byte gather per history slot
-        instead of a vector per slot), slot-major and longest history first, so `_window_features`
+        instead of a vector per slot), slot-major (slot 0 the newest), so `_window_features`
         reduces over slots with whole-vector ops. Pieces of one class (rows up to 8 exactly, then in
         eights; stretches in eights of positions) go together in chunks of about `chunk_rows` rows,
         so padding stays small; chunks run on the worker threads, their gathers in buffers reused
