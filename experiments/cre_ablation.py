@@ -89,7 +89,7 @@ def run_ablation(
     `reuse`: CRE run folders of this student (the main run); a variant whose first phases equal a
     finished run's (there or in an earlier variant) loads them instead of training them again.
     `workers` > 1: the variants to train go to that many processes, one torch thread each (see
-    `_train_in_processes`), and `run` is let go first (pass the only reference to free it)."""
+    `_train_in_processes`)."""
     from recplug.student.cre.train import content_only_rows, prepare_student
 
     prepared = [run]
@@ -129,12 +129,11 @@ def run_ablation(
             continue
         todo.append((name, vcfg, folder, stage, [f for f in shared_runs if f != folder]))
     if workers > 1 and len(todo) > 1:
-        prepared[0] = None  # the workers prepare their own: this process's copy would only hold memory
-        gc.collect()
         results = _train_in_processes(data_dir, student_dir, todo, workers)
     else:
         results = (
-            _train_variant(data_dir, student_dir, *job[:3], job[4], progress, shared()) for job in todo
+            _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, progress, shared())
+            for name, vcfg, folder, _, reuse in todo
         )
     for (_, _, folder, stage, _), variant_rows in zip(todo, results, strict=True):
         rows += variant_rows

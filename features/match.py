@@ -19,7 +19,7 @@ from torchrec import EmbeddingCollection, EmbeddingConfig, KeyedJaggedTensor
 from tqdm.auto import tqdm
 
 from features.history import Histories
-from features.match_windows import UNREAD, Windows, windows_of_groups, windows_of_positions
+from features.match_windows import UNREAD, Windows, windows_of, windows_of_groups
 from recplug.data.embeddings import EmbeddingTable
 from recplug.data.schema import positions_in
 from recplug.data.vectors import unit_rows
@@ -493,12 +493,5 @@ def compute_match_features(
     for lo in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
         hi = min(lo + batch_size, len(hist))
         part = hist.slice(lo, hi)
-        if part.end is not None:  # where the histories lie: a user's successive ones scored together
-            windows = windows_of_positions(part, module.rows_of)
-        else:  # rows with one history scored together
-            first, group = part.groups()
-            windows = windows_of_groups(
-                part.items, part.offsets[first], part.lengths[first], group, module.rows_of
-            )
-        module.scored_windows(windows, item_ids[lo:hi], stats=stats, out=out[lo:hi])
+        module.scored_windows(windows_of(part, module.rows_of), item_ids[lo:hi], stats=stats, out=out[lo:hi])
     return out.numpy(), stats

@@ -68,6 +68,14 @@ def windows_of_positions(
     return _cut(seq, order, ends // block, end, length)
 
 
+def windows_of(hist: Histories, rows_of: Callable[[np.ndarray], np.ndarray]) -> Windows:
+    """The windows of any histories: by position where they carry `end`, else one per distinct history."""
+    if hist.end is not None:
+        return windows_of_positions(hist, rows_of)
+    first, group = hist.groups()
+    return windows_of_groups(hist.items, hist.offsets[first], hist.lengths[first], group, rows_of)
+
+
 def windows_of_groups(
     items: np.ndarray,
     starts: np.ndarray,

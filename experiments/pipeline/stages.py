@@ -273,7 +273,7 @@ def cre_stage(
             views=cfg.cre.ablation_views,
             progress=cfg.progress,
             done={CRE_VARIANT: rows},
-            run=prepared.pop() if prepared else None,  # the only reference: the ablation may free it
+            run=prepared[0] if prepared else None,
             reuse=[paths.cre],
             workers=cfg.cre.ablation_workers,
         )
