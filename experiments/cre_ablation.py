@@ -154,40 +154,24 @@ def _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, progress, r
 
 def _train_in_processes(data_dir, student_dir, todo, workers: int):
     """Each variant's rows, in order, trained `workers` at a time in spawned processes with one torch
-    thread each: the variants are independent trainings of a small model, which use a second
-    thread poorly (on 2 cores two variants at once finish 1.4x sooner than one after the other on
-    two threads). Each process prepares the student once; a variant can reuse phases only of runs
-    finished before it starts."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    thread each (`experiments.workers`): the variants are independent trainings of a small model,
+    which use a second thread poorly (on 2 cores two variants at once finish 1.4x sooner than one
+    after the other on two threads). Each process prepares the student once; a variant can reuse
+    phases only of runs finished before it starts."""
+    from experiments.workers import in_processes
 
-    with ProcessPoolExecutor(
-        min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
-    ) as pool:
-        jobs = [
-            pool.submit(_train_variant_here, data_dir, student_dir, name, vcfg, folder, reuse)
-            for name, vcfg, folder, _, reuse in todo
-        ]
-        for job in jobs:
-            yield job.result()
-
-
-_PREPARED: dict = {}  # in a worker process: the student's prepared run, built on its first variant
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    jobs = [(data_dir, student_dir, name, vcfg, folder, reuse) for name, vcfg, folder, _, reuse in todo]
+    return in_processes(_train_variant_here, jobs, workers)
 
 
 def _train_variant_here(data_dir, student_dir, name, vcfg, folder, reuse) -> list[MetricRow]:
+    from experiments.workers import per_process
     from recplug.student.cre.train import prepare_student
 
-    key = (str(student_dir), str(data_dir))
-    if key not in _PREPARED:
-        _PREPARED[key] = prepare_student(student_dir, data_dir)
-    return _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, False, _PREPARED[key])
+    run = per_process(
+        ("student", str(student_dir), str(data_dir)), lambda: prepare_student(student_dir, data_dir)
+    )
+    return _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, False, run)
 
 
 def ablation_table(rows: list[MetricRow]) -> str:

@@ -226,3 +226,38 @@ def test_phase_keys_name_the_inputs_and_the_phases_so_far(tmp_path):
     assert phase_key(cfg, 0, inputs) != phase_key(cfg, 0, inputs | {"student": "retrained"})
     assert phase_key(cfg, 0, inputs) != phase_key(variants["+ seq2item without multi_collab"], 0, inputs)
     assert phase_key(cfg, 0, inputs) != phase_key(variants["+ id2item"], 0, inputs)
+
+
+def test_frozen_perception_encoders_run_once_per_item(
+    tiny_dir, tiny_student, own_teacher, tmp_path, monkeypatch
+):
+    """CRE freezes the image and audio encoders: their outputs are computed once per item
+    (`MediaFeatures`), in eval mode, and no training step or cache refresh runs them again; the stored
+    features embed items as their media do."""
+    from recplug.student.audio import SpectrogramEncoder
+    from recplug.student.cre.train import load_student, train_cre
+    from recplug.student.embed import embed_items
+    from recplug.student.media_features import MediaFeatures
+
+    run, encoder = load_student(tiny_student[0], tiny_dir, tmp_path / "load")
+    media = MediaFeatures.compute(encoder, run.store, image=True, audio=True, batch=64)
+    direct = embed_items(encoder, run.store, run.tokenizer, run.cfg.item_view)
+    stored = embed_items(encoder, run.store, run.tokenizer, run.cfg.item_view, media=media)
+    np.testing.assert_allclose(stored, direct, atol=1e-5)
+
+    calls = []
+    forward = SpectrogramEncoder.forward
+    monkeypatch.setattr(
+        SpectrogramEncoder, "forward", lambda self, w: calls.append(len(w)) or forward(self, w)
+    )
+    cfg = load_cre_config(
+        None,
+        teachers=[{"name": "own", "path": str(own_teacher)}],
+        min_history=3,
+        embed_batch=64,
+        refresh_every=2,
+        phases=[{"name": "seq", "steps": 4, "weights": {"seq2item": 1.0, "aux_i2i": 0.5}}],
+    )
+    train_cre(tiny_dir, tiny_student[0], tmp_path / "cre", cfg, progress=False)
+    with_audio = int(run.store.has_audio.sum())
+    assert sum(calls) == with_audio and len(calls) == -(-with_audio // 64), calls  # one pass, in batches

@@ -70,10 +70,14 @@ def test_a_second_run_skips_every_stage(tiny_run, capsys):
 
 
 def test_fresh_lt_runs_it_again_to_identical_rows(tiny_run, capsys):
-    """Two runs of the LT stage (simulator and log proxy, bootstraps included) give identical rows."""
+    """Two runs of the LT stage (simulator and log proxy, bootstraps included) give identical rows:
+    the first with its simulations spread over a worker process and this one, the second in this
+    process alone (one scorer thread in both, as the workers have)."""
     lt_rows = lambda report: [r for r in report["rows"] if r["experiment"] in ("lt", "lt_proxy")]  # noqa: E731
     before = _report(tiny_run)
-    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet", "--fresh", "lt"]) == 0
+    assert before["notes"]["lt"]["simulator"]["workers"] == 2
+    alone = ["--set", "lt.workers=1", "--set", "lt.scorer_threads=1"]
+    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet", "--fresh", "lt", *alone]) == 0
     assert "[lt] " not in capsys.readouterr().out  # not skipped
     after = _report(tiny_run)
     assert lt_rows(after) and lt_rows(after) == lt_rows(before)

@@ -298,3 +298,34 @@ def test_a_world_that_stores_no_media_is_rendered_on_demand(tiny_dir, tmp_path):
     b = load_items(dataset_items(inline), inline.root, 32, 4000)
     assert a.has_image.all() and a.has_audio.all()
     assert torch.equal(a.images, b.images) and torch.equal(a.audio, b.audio)
+
+
+def test_absent_modalities_cost_no_encoder_and_repeats_embed_once(tiny_dir, trained, tmp_path):
+    """A text-only batch never runs the image or audio encoder; in a mixed batch each row embeds as it
+    does alone; `embed_entries` embeds each distinct row / text once and returns one vector per entry."""
+    from recplug.student.embed import embed_entries
+    from recplug.student.modeling import OmniEncoder
+    from recplug.student.views import QUERY_VIEW, Encoding, Entries, encode_inputs
+
+    run = StudentRun.setup(tiny_dir, tmp_path, _cfg())
+    enc = OmniEncoder.from_pretrained(str(trained[0] / "model")).eval()
+    calls = []
+    enc.audio.register_forward_hook(lambda *a: calls.append("audio"))
+    enc.vision.register_forward_hook(lambda *a: calls.append("vision"))
+    texts = ["red song", "calm piece", "red song"]
+    q = embed_entries(enc, run.store, run.tokenizer, QUERY_VIEW, texts=texts)
+    assert calls == [] and q.shape == (3, enc.config.hidden_size) and np.array_equal(q[0], q[2])
+
+    media = np.flatnonzero(run.store.has_image.numpy() & run.store.has_audio.numpy())[:4]
+    mixed = [Entries(run.cfg.item_view, item_rows=media), Entries(QUERY_VIEW, texts=texts)]
+    with torch.no_grad():
+        inputs, _ = encode_inputs(run.store, run.tokenizer, mixed, Encoding())
+        together = enc(**inputs).embedding[: len(media)]
+        alone, _ = encode_inputs(run.store, run.tokenizer, mixed[:1], Encoding())
+        assert torch.allclose(together, enc(**alone).embedding, atol=1e-5)
+
+    rows = np.array([media[1], media[0], media[1], media[1]])
+    once = embed_entries(enc, run.store, run.tokenizer, run.cfg.item_view, rows=media[:2])
+    got = embed_entries(enc, run.store, run.tokenizer, run.cfg.item_view, rows=rows)
+    assert np.allclose(got, once[[1, 0, 1, 1]], atol=1e-6)
+    assert embed_entries(enc, run.store, run.tokenizer, QUERY_VIEW, texts=[]).shape == (0, q.shape[1])

@@ -10,7 +10,7 @@ cancel in the pairs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,26 @@ class LTResult:
     active: np.ndarray  # (n_seeds, days, U) bool: user came back on that day
     satisfaction: np.ndarray  # (n_seeds, days) mean per-impression satisfaction of what was shown
     seconds: float  # wall time of the whole simulation, scorer included
+
+    @classmethod
+    def of_seeds(cls, parts: Sequence[LTResult]) -> LTResult:
+        """One result from the same ranker's runs of single seeds (simulated apart, e.g. in parallel)."""
+        first = parts[0]
+        for p in parts[1:]:
+            if p.variant != first.variant or not np.array_equal(p.user_ids, first.user_ids):
+                raise ValueError(
+                    f"'{p.variant}' and '{first.variant}': not runs of one ranker on one population"
+                )
+        return cls(
+            variant=first.variant,
+            seeds=tuple(s for p in parts for s in p.seeds),
+            start_day=first.start_day,
+            user_ids=first.user_ids,
+            light=first.light,
+            active=np.concatenate([p.active for p in parts]),
+            satisfaction=np.concatenate([p.satisfaction for p in parts]),
+            seconds=sum(p.seconds for p in parts),
+        )
 
     @property
     def days(self) -> int:

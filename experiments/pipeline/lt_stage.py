@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from tqdm.auto import tqdm
 
 from experiments.pipeline.config import PipelineConfig
 from experiments.pipeline.results import Section, StageResult
@@ -41,7 +42,8 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[
     models = _models(paths, cfg.lt.variants, cfg.lt.seeds)
     key = {
         "stage": "lt",
-        "lt": cfg.lt.model_dump(mode="json"),
+        # how the simulations are spread over processes and threads changes no figure
+        "lt": cfg.lt.model_dump(mode="json", exclude={"workers", "scorer_threads"}),
         "ranking": cfg.ranking.model_dump(mode="json"),
         "models": {v: [digest(f) for f in fs] for v, fs in models.items()},
     }
@@ -57,31 +59,68 @@ def lt_stage(cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[
 def _simulate_and_proxy(
     cfg: PipelineConfig, paths: Paths, data_dir: Path, models: dict, folds: Sequence[Paths]
 ) -> dict:
-    from features.experiment import RankingRun
+    from experiments.workers import forget
 
-    run = RankingRun(
-        data_dir,
-        ranking_sources(cfg, paths, folds),
-        ranking_config(cfg),
-        paths.root / "features",
-        cfg.progress,
-    )
-    scorers = {v: [run.scorer(*run.load_model(run.variant(v), f)) for f in fs] for v, fs in models.items()}
-    for per_seed in scorers.values():
-        for scorer in per_seed:
-            scorer.threads = cfg.lt.scorer_threads
     rows: list[MetricRow] = []
     info: dict = {}
-    with timed("lt: simulator"):
-        sim_rows, info["simulator"] = simulate(cfg, paths, data_dir, scorers)
-        rows += sim_rows
-    if cfg.lt.proxy:
-        with timed("lt: log proxy"):
-            p_rows, info["proxy_undefined"] = proxy_rows(cfg, paths, run)
-            rows += p_rows
+    try:
+        with timed("lt: simulator"):
+            sim_rows, info["simulator"] = simulate(cfg, paths, data_dir, models, folds)
+            rows += sim_rows
+        if cfg.lt.proxy:
+            with timed("lt: log proxy"):
+                p_rows, info["proxy_undefined"] = proxy_rows(
+                    cfg, paths, _ranking_run(cfg, paths, data_dir, folds)
+                )
+                rows += p_rows
+    finally:
+        forget()  # the ranking run and the world's start, shared by the simulations and the proxy
     saved = {"rows": rows, **info}
     atomic_write_text(paths.lt / "metrics.json", json.dumps(saved, indent=2, default=float))
     return json.loads(json.dumps(saved, default=float))
+
+
+def _ranking_run(cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[Paths]):
+    """The ranking stage's inputs (`RankingRun`), built once per process."""
+    from experiments.workers import per_process
+    from features.experiment import RankingRun
+
+    return per_process(
+        ("ranking run", str(paths.root)),
+        lambda: RankingRun(
+            data_dir, ranking_sources(cfg, paths, folds), ranking_config(cfg), paths.root / "features", False
+        ),
+    )
+
+
+def _world_start(data_dir: Path):
+    """(world, where users stand when the logs end), built once per process."""
+    from experiments.lt import lt_start
+    from experiments.workers import per_process
+    from recplug.data.world import World
+
+    def build():
+        world = World.from_dataset(data_dir)
+        return world, lt_start(world, data_dir)
+
+    return per_process(("lt start", str(data_dir)), build)
+
+
+def _simulate_one(cfg, paths, data_dir, folds, name: str, model: str | None, seed: int, threads: int):
+    """One simulation seed of one ranker: a reference (`model` None) or a variant's model of that
+    seed. A module-level function, so that LT's worker processes can run it."""
+    from experiments.lt import simulate_lt
+    from experiments.lt.scorers import reference_scorers
+
+    world, start = _world_start(data_dir)
+    if model is None:
+        scorer = reference_scorers(world, data_dir, [name])[name]
+    else:
+        run = _ranking_run(cfg, paths, data_dir, folds)
+        scorer = run.scorer(*run.load_model(run.variant(name), model))
+        scorer.threads = threads
+    label = f"{name} (reference)" if model is None else name
+    return simulate_lt(world, start, scorer, days=cfg.lt.days, seeds=[seed], variant=label, progress=False)
 
 
 def _result(saved: dict, paths: Paths) -> StageResult:
@@ -122,28 +161,43 @@ def _result(saved: dict, paths: Paths) -> StageResult:
 
 
 def simulate(
-    cfg: PipelineConfig, paths: Paths, data_dir: Path, scorers: dict
+    cfg: PipelineConfig, paths: Paths, data_dir: Path, models: dict, folds: Sequence[Paths] = ()
 ) -> tuple[list[MetricRow], dict]:
     """LT7 / LT14 rows per variant and reference, with paired differences to 'baseline'; the LT curves
-    plot. Empty when the dataset is not a generated world (no simulator exists for real logs)."""
-    from experiments.lt import lt_rows, lt_start, simulate_lt
+    plot. Empty when the dataset is not a generated world (no simulator exists for real logs). Every
+    (ranker, seed) is one job; with `lt.workers` > 1 they run side by side, this process among them."""
+    from experiments.lt import lt_rows
     from experiments.lt.plot import plot_lt_curves
+    from experiments.lt.result import LTResult
     from experiments.lt.scorers import reference_scorers
+    from experiments.workers import here_and_in_processes
     from recplug.data.world import World
 
     try:
         world = World.from_dataset(data_dir)
     except ValueError:
         return [], {"skipped": "not a generated world: the simulator needs the world's true model"}
-    refs = reference_scorers(world, data_dir, cfg.lt.references)
-    all_scorers = {f"{name} (reference)": scorer for name, scorer in refs.items()} | scorers
-    start = lt_start(world, data_dir)
-    results, seconds = {}, {}
-    for name, scorer in all_scorers.items():
-        res = simulate_lt(
-            world, start, scorer, days=cfg.lt.days, seeds=cfg.lt.seeds, variant=name, progress=cfg.progress
-        )
-        results[name], seconds[name] = res, res.seconds
+    reference_scorers(world, data_dir, cfg.lt.references)  # unknown names fail before any work
+    rankers = {name: [None] * len(cfg.lt.seeds) for name in cfg.lt.references}
+    rankers |= {v: [str(f) for f in files] for v, files in models.items()}
+    workers = cfg.lt.workers
+    threads = 1 if workers > 1 else cfg.lt.scorer_threads
+    jobs = [
+        (cfg, paths, data_dir, list(folds), name, files[k], seed, threads)
+        for name, files in rankers.items()
+        for k, seed in enumerate(cfg.lt.seeds)
+    ]
+    if workers > 1:
+        parts = here_and_in_processes(_simulate_one, jobs, workers)
+    else:
+        parts = [_simulate_one(*job) for job in tqdm(jobs, desc="LT", unit="run", disable=not cfg.progress)]
+    per_ranker = len(cfg.lt.seeds)
+    results = {
+        part[0].variant: LTResult.of_seeds(part)
+        for part in (parts[i : i + per_ranker] for i in range(0, len(parts), per_ranker))
+    }
+    seconds = {name: r.seconds for name, r in results.items()}
+    _, start = _world_start(data_dir)
     horizons = tuple(h for h in cfg.lt.horizons if h <= cfg.lt.days)
     widening: list[dict] = []
     rows = lt_rows(
@@ -153,6 +207,7 @@ def simulate(
     daily = {name: r.daily_active().mean(0).tolist() for name, r in results.items()}
     return rows, {
         "seconds": seconds,
+        "workers": workers,
         "daily_active_share": daily,
         "start_day": start.day,
         "models": "simulation seed k ranks with the model of ranking seed k",

@@ -71,6 +71,20 @@ class Perceiver(nn.Module):
         return self.out_norm(self.proj(self.norm(out + q)))
 
 
+def _on_present(encode, present: torch.Tensor, shape: tuple, dtype, *inputs) -> torch.Tensor:
+    """`encode(*inputs)` on the rows that have the modality only (inputs may be None); zeros for the
+    others, whose tokens are masked out of attention and of the mean (a text-only batch of queries
+    costs no image or audio encoder)."""
+    if bool(present.all()):
+        return encode(*inputs)
+    some = next(x for x in inputs if x is not None)
+    out = torch.zeros(len(some), *shape, dtype=dtype, device=some.device)
+    if bool(present.any()):
+        got = encode(*(None if x is None else x[present] for x in inputs))
+        out = out.to(got.dtype).index_put((present,), got)
+    return out
+
+
 def _masked_mean_tanh(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (torch.tanh(hidden) * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -209,10 +223,10 @@ class OmniEncoder(PreTrainedModel):
             )
             parts.append(F.normalize(masked_mean(hidden, inputs["attention_mask"]), dim=-1))
         if self.image_tower is not None:
-            hidden = self._tower("image", pixel_values=self._pixels(inputs["pixel_values"]))
+            hidden = self.image_features(inputs["pixel_values"])
             parts.append(F.normalize(hidden.mean(1), dim=-1) * inputs["has_image"][:, None])
         if self.audio_tower is not None:
-            pooled = self.encode_audio_windows(self._audio_in(inputs["audio_values"]))
+            pooled = self.audio_features(inputs["audio_values"])
             parts.append(F.normalize(pooled, dim=-1) * inputs["has_audio"][:, None])
         if not parts:
             raise ValueError("the student has no pretrained tower: no frozen baseline")
@@ -247,37 +261,59 @@ class OmniEncoder(PreTrainedModel):
             pooled = self.audio(windows)  # (B * n, A)
         return pooled.reshape(audio.shape[0], n, -1).mean(1)
 
-    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, samples) -> (B, 1, H): the windows' mean encoding through the adapter, one token."""
-        return self.audio_adapter(self.encode_audio_windows(audio))[:, None, :]
+    def audio_features(self, audio_values: torch.Tensor) -> torch.Tensor:
+        """(B, samples) raw clips -> (B, A): the audio encoder's output before the adapter (what
+        `forward(audio_features=...)` takes in its place when the encoder is frozen)."""
+        return self.encode_audio_windows(self._audio_in(audio_values))
+
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) pixels in [0, 1] -> (B, P, V): the image encoder's patch states, before the
+        perceiver (what `forward(image_features=...)` takes in its place when the encoder is frozen)."""
+        # standardise inputs as the encoders expect so item differences are not lost in the bias
+        pixels = self._pixels(pixel_values)
+        if self.image_tower is not None:
+            return self._tower("image", pixel_values=pixels)
+        return self.vision(pixel_values=pixels).last_hidden_state
+
+    def vision_tokens(self, pixel_values=None, image_features=None) -> torch.Tensor:
+        """Pixels or their image features -> (B, Q, H): the perceiver's fusion tokens."""
+        return self.perceiver(self.image_features(pixel_values) if image_features is None else image_features)
+
+    def audio_tokens(self, audio_values=None, audio_features=None) -> torch.Tensor:
+        """Clips or their audio features -> (B, 1, H): one fusion token."""
+        features = self.audio_features(audio_values) if audio_features is None else audio_features
+        return self.audio_adapter(features)[:, None, :]
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        pixel_values: torch.Tensor,
         has_image: torch.Tensor,
-        audio_values: torch.Tensor,
         has_audio: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        audio_values: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> OmniOutput:
         """input_ids/attention_mask: (B, T) text incl. instruction; pixel_values (B, 3, S, S);
         audio_values (B, samples); has_image / has_audio: (B,) bool. Rows without a modality carry
-        placeholder media that is masked out."""
+        placeholder media that is masked out (and costs no encoder). `image_features` (B, P, V) /
+        `audio_features` (B, A), the encoders' outputs computed earlier (`image_features()`,
+        `audio_features()`), replace pixels / audio: a frozen encoder then runs once per item
+        (`recplug.student.media_features`)."""
         bsz = input_ids.shape[0]
         if self.text_tower is not None:
             word = self.text_proj(self._tower("text", input_ids=input_ids, attention_mask=attention_mask))
         else:
             word = self.fusion.get_input_embeddings()(input_ids)
-        # standardise inputs as the encoders expect so item differences are not lost in the bias
-        pixels = self._pixels(pixel_values)
-        if self.image_tower is not None:
-            patches = self._tower("image", pixel_values=pixels)
-        else:
-            patches = self.vision(pixel_values=pixels).last_hidden_state
-        vision = self.perceiver(patches)  # (B, Q, H)
-        audio = self.encode_audio(self._audio_in(audio_values))  # (B, 1, H)
+        q, h = self.config.perceiver_queries, self.config.hidden_size
+        vision = _on_present(  # (B, Q, H)
+            self.vision_tokens, has_image, (q, h), word.dtype, pixel_values, image_features
+        )
+        audio = _on_present(  # (B, 1, H)
+            self.audio_tokens, has_audio, (1, h), word.dtype, audio_values, audio_features
+        )
         tokens = torch.cat([audio, vision, word], dim=1)
-        q = vision.shape[1]
         types = torch.cat(
             [
                 torch.full((bsz, 1), AUDIO, dtype=torch.long),

@@ -10,6 +10,7 @@ from recplug.metrics.intervals import MetricRow
 from recplug.student.baselines import TfidfBaseline
 from recplug.student.embed import embed_entries, embed_items
 from recplug.student.evaluate import evaluate_embeddings
+from recplug.student.media_features import MediaFeatures
 from recplug.student.modeling import OmniEncoder
 from recplug.student.probes import attribute_probe_rows, probe_chance_rows, q2i_by_query_words_rows
 from recplug.student.run import StudentRun
@@ -32,8 +33,10 @@ def world_rows(
 
 
 def evaluate_student(
-    run: StudentRun, encoder: OmniEncoder, variant: str
+    run: StudentRun, encoder: OmniEncoder, variant: str, media: MediaFeatures | None = None
 ) -> tuple[list[MetricRow], np.ndarray]:
+    """The metric rows of `encoder`'s item embeddings (and the embeddings); `media`: its frozen
+    encoders' stored outputs (`MediaFeatures`), when it has them."""
     emb = embed_items(
         encoder,
         run.store,
@@ -41,6 +44,7 @@ def evaluate_student(
         run.cfg.item_view,
         batch=run.cfg.embed_batch,
         max_text_tokens=run.cfg.max_text_tokens,
+        media=media,
     )
     q = g = None
     if len(run.eval_pairs.queries[0]):

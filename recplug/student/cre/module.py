@@ -29,6 +29,7 @@ from recplug.student.embed import embed_items
 from recplug.student.fit import CountersInCheckpoint, StepRefresh
 from recplug.student.items import ItemStore
 from recplug.student.losses import info_nce, matryoshka_info_nce
+from recplug.student.media_features import MediaFeatures
 from recplug.student.modeling import OmniEncoder
 from recplug.student.views import Encoding, Entries, View, encode_inputs
 
@@ -46,6 +47,10 @@ class CREData:
 
     def sizes(self) -> list[int]:
         return [len(self.samples), len(self.id_rows), len(self.aux_pairs[0]), len(self.user_ids)]
+
+
+# a `freeze` name -> the encoder's sub-modules it may be (the scratch encoder or a pretrained tower)
+PERCEPTION = {"vision": ("vision", "image_tower"), "audio": ("audio", "audio_tower")}
 
 
 class CREModule(CountersInCheckpoint, L.LightningModule):
@@ -86,11 +91,23 @@ class CREModule(CountersInCheckpoint, L.LightningModule):
             {t.name: ProjectionHead(dim, t.user_dim, hidden) for t in teachers if t.user_vectors is not None}
         )
         for name in cfg.freeze:
-            part = getattr(encoder, name, None)
-            if not isinstance(part, nn.Module):
+            # 'vision' / 'audio' name the perception encoder whichever it is: scratch or a pretrained tower
+            part = next(
+                (
+                    getattr(encoder, n)
+                    for n in PERCEPTION.get(name, (name,))
+                    if isinstance(getattr(encoder, n, None), nn.Module)
+                ),
+                None,
+            )
+            if part is None:
                 children = [n for n, _ in encoder.named_children()]
                 raise ValueError(f"freeze: the student has no sub-module '{name}'; it has {children}")
             part.requires_grad_(False)
+        # the frozen perception encoders' outputs, once per item (they were a third of a step's time)
+        self.media = MediaFeatures.compute(
+            encoder, store, image="vision" in cfg.freeze, audio="audio" in cfg.freeze, batch=cfg.embed_batch
+        )
         self.enc = Encoding(max_text_tokens=cfg.max_text_tokens, field_dropout=cfg.field_dropout)
         self.dims = tuple(encoder.config.matryoshka_dims)
         # behaviour space for the collaborative views: the first teacher's item table
@@ -103,6 +120,7 @@ class CREModule(CountersInCheckpoint, L.LightningModule):
         inputs, _ = encode_inputs(
             self.store, self.tokenizer, [Entries(self.item_view, item_rows=rows)], self.enc, rng
         )
+        inputs = self.media.inputs(inputs, rows)
         return self.encoder(**{k: v.to(self.device) for k, v in inputs.items()}).embedding
 
     def histories(self, pool, pool_bits, targets, target_bits, rng) -> np.ndarray:
@@ -239,7 +257,12 @@ class ContentCache(StepRefresh):
 
     def refresh(self, module: CREModule, step: int) -> None:
         module.content = embed_items(
-            module.encoder, module.store, module.tokenizer, module.item_view, batch=self.batch
+            module.encoder,
+            module.store,
+            module.tokenizer,
+            module.item_view,
+            batch=self.batch,
+            media=module.media,
         )
         module.encoder.train()
 

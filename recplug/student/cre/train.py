@@ -28,6 +28,7 @@ from recplug.student.cre.teachers import TeacherTargets, load_teacher_targets
 from recplug.student.export import export_student
 from recplug.student.fit import fit_resumable, is_main_process, start_or_resume
 from recplug.student.lightning import SourceStepData
+from recplug.student.media_features import MediaFeatures
 from recplug.student.modeling import OmniEncoder
 from recplug.student.run import StudentRun
 from recplug.student.run_metrics import evaluate_student
@@ -140,9 +141,16 @@ def _finished_phase(folders: list[Path], key: dict) -> Path | None:
 
 
 def evaluate_cre(
-    run: StudentRun, ds, encoder: OmniEncoder, seq: SequenceEncoder, teachers, variant: str, truth=None
+    run: StudentRun,
+    ds,
+    encoder: OmniEncoder,
+    seq: SequenceEncoder,
+    teachers,
+    variant: str,
+    truth=None,
+    media: MediaFeatures | None = None,
 ) -> tuple[list[MetricRow], np.ndarray]:
-    rows, emb = evaluate_student(run, encoder, variant)
+    rows, emb = evaluate_student(run, encoder, variant, media)
     rows = [MetricRow(**(r | {"experiment": "cre"})) for r in rows]
     cold = run.eval_pairs.cold_rows
     if truth is not None:
@@ -226,7 +234,9 @@ def train_cre(
         atomic_write(folder / STATE, lambda tmp: save_model(module, tmp))  # noqa: B023
         stamp(folder, key, info=phases[phase.name])  # last: the phase is complete only now
     seq.eval()
-    rows, emb = evaluate_cre(run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir))
+    rows, emb = evaluate_cre(
+        run, ds, encoder, seq, teachers, variant, ground_truth_of(data_dir), module.media
+    )
     export_student(run, encoder, emb, kind="student_cre", extra={"cre": data_report})
     seq.save(out)
     report = {"rows": rows, "data": data_report, "phases": phases}
