@@ -88,8 +88,8 @@ def run_ablation(
     student's prepared run (`prepare_student`), shared by every variant; built on first need.
     `reuse`: CRE run folders of this student (the main run); a variant whose first phases equal a
     finished run's (there or in an earlier variant) loads them instead of training them again.
-    `workers` > 1: the variants to train go to that many processes, one torch thread each (see
-    `_train_in_processes`)."""
+    `workers` > 1: the variants train that many at a time, this process and spawned ones, one torch
+    thread each (see `_train_in_processes`)."""
     from recplug.student.cre.train import content_only_rows, prepare_student
 
     prepared = [run]
@@ -129,7 +129,7 @@ def run_ablation(
             continue
         todo.append((name, vcfg, folder, stage, [f for f in shared_runs if f != folder]))
     if workers > 1 and len(todo) > 1:
-        results = _train_in_processes(data_dir, student_dir, todo, workers)
+        results = _train_in_processes(data_dir, student_dir, todo, workers, shared())
     else:
         results = (
             _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, progress, shared())
@@ -152,25 +152,32 @@ def _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, progress, r
     return rows
 
 
-def _train_in_processes(data_dir, student_dir, todo, workers: int):
-    """Each variant's rows, in order, trained `workers` at a time in spawned processes with one torch
-    thread each (`experiments.workers`): the variants are independent trainings of a small model,
-    which use a second thread poorly (on 2 cores two variants at once finish 1.4x sooner than one
-    after the other on two threads). Each process prepares the student once; a variant can reuse
-    phases only of runs finished before it starts."""
-    from experiments.workers import in_processes
+def _train_in_processes(data_dir, student_dir, todo, workers: int, run) -> list[list[MetricRow]]:
+    """Each variant's rows, in order, trained `workers` at a time, this process among them
+    (`experiments.workers.here_and_in_processes`), one torch thread each: the variants are
+    independent trainings of a small model, which use a second thread poorly (on 2 cores two
+    variants at once finish 1.4x sooner than one after the other on two threads). This process
+    trains with its prepared student `run`; each spawned one prepares its own once. A variant can
+    reuse phases only of runs finished before it starts."""
+    from experiments.workers import forget, here_and_in_processes, per_process
 
-    jobs = [(data_dir, student_dir, name, vcfg, folder, reuse) for name, vcfg, folder, _, reuse in todo]
-    return in_processes(_train_variant_here, jobs, workers)
+    per_process(_student_key(data_dir, student_dir), lambda: run)
+    try:
+        jobs = [(data_dir, student_dir, name, vcfg, folder, reuse) for name, vcfg, folder, _, reuse in todo]
+        return here_and_in_processes(_train_variant_here, jobs, workers)
+    finally:
+        forget()
+
+
+def _student_key(data_dir, student_dir) -> tuple:
+    return ("student", str(student_dir), str(data_dir))
 
 
 def _train_variant_here(data_dir, student_dir, name, vcfg, folder, reuse) -> list[MetricRow]:
     from experiments.workers import per_process
     from recplug.student.cre.train import prepare_student
 
-    run = per_process(
-        ("student", str(student_dir), str(data_dir)), lambda: prepare_student(student_dir, data_dir)
-    )
+    run = per_process(_student_key(data_dir, student_dir), lambda: prepare_student(student_dir, data_dir))
     return _train_variant(data_dir, student_dir, name, vcfg, folder, reuse, False, run)
 
 

@@ -1,4 +1,4 @@
-"""Independent jobs of a stage on processes with one torch thread each.
+"""Independent jobs of a stage on processes with one torch thread each, this process among them.
 
 The pipeline's models are small: a second torch thread speeds one of them up 1.4-1.5x on 2 cores,
 while two processes of one thread each finish two independent jobs (CRE ablation variants, LT
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -40,15 +40,6 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=one_thread
     )
-
-
-def in_processes(fn: Callable, jobs: Sequence[tuple], workers: int) -> Iterator[Any]:
-    """`fn(*job)` of every job, yielded in the jobs' order, run `workers` at a time in spawned
-    processes with one torch thread each (jobs go to processes as they free up)."""
-    with _pool(min(workers, len(jobs))) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
-        for f in futures:
-            yield f.result()
 
 
 def here_and_in_processes(fn: Callable, jobs: Sequence[tuple], workers: int) -> list[Any]:
