@@ -106,15 +106,25 @@ def _world_start(data_dir: Path):
     return per_process(("lt start", str(data_dir)), build)
 
 
+def _references(cfg: PipelineConfig, data_dir: Path) -> dict:
+    """The reference rankers by name (`lt.references`), built once per process."""
+    from experiments.lt.scorers import reference_scorers
+    from experiments.workers import per_process
+
+    world, _ = _world_start(data_dir)
+    return per_process(
+        ("lt references", str(data_dir)), lambda: reference_scorers(world, data_dir, cfg.lt.references)
+    )
+
+
 def _simulate_one(cfg, paths, data_dir, folds, name: str, model: str | None, seed: int, threads: int):
     """One simulation seed of one ranker: a reference (`model` None) or a variant's model of that
     seed. A module-level function, so that LT's worker processes can run it."""
     from experiments.lt import simulate_lt
-    from experiments.lt.scorers import reference_scorers
 
     world, start = _world_start(data_dir)
     if model is None:
-        scorer = reference_scorers(world, data_dir, [name])[name]
+        scorer = _references(cfg, data_dir)[name]
     else:
         run = _ranking_run(cfg, paths, data_dir, folds)
         scorer = run.scorer(*run.load_model(run.variant(name), model))
@@ -169,15 +179,13 @@ def simulate(
     from experiments.lt import lt_rows
     from experiments.lt.plot import plot_lt_curves
     from experiments.lt.result import LTResult
-    from experiments.lt.scorers import reference_scorers
     from experiments.workers import here_and_in_processes
-    from recplug.data.world import World
 
     try:
-        world = World.from_dataset(data_dir)
+        _, start = _world_start(data_dir)
     except ValueError:
         return [], {"skipped": "not a generated world: the simulator needs the world's true model"}
-    reference_scorers(world, data_dir, cfg.lt.references)  # unknown names fail before any work
+    _references(cfg, data_dir)  # unknown names fail before any work; this process's jobs reuse them
     rankers = {name: [None] * len(cfg.lt.seeds) for name in cfg.lt.references}
     rankers |= {v: [str(f) for f in files] for v, files in models.items()}
     workers = cfg.lt.workers
@@ -197,7 +205,6 @@ def simulate(
         for part in (parts[i : i + per_ranker] for i in range(0, len(parts), per_ranker))
     }
     seconds = {name: r.seconds for name, r in results.items()}
-    _, start = _world_start(data_dir)
     horizons = tuple(h for h in cfg.lt.horizons if h <= cfg.lt.days)
     widening: list[dict] = []
     rows = lt_rows(
