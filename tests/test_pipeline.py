@@ -84,6 +84,29 @@ def test_fresh_lt_runs_it_again_to_identical_rows(tiny_run, capsys):
     assert after["notes"]["seconds_per_stage"]["student"] == before["notes"]["seconds_per_stage"]["student"]
 
 
+def test_lt_users_simulates_a_named_sample(tiny_run):
+    """`lt.users` simulates a uniform sample of users, named in the report; ranking is untouched."""
+    before = _report(tiny_run)
+    n_users = next(
+        r["n"]
+        for r in before["rows"]
+        if (r["experiment"], r["variant"], r["metric"], r["split"]) == ("lt", "baseline", "lt7", "all")
+    )
+    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet", "--set", "lt.users=100"]) == 0
+    after = _report(tiny_run)
+    lt = {
+        (r["variant"], r["metric"]): r
+        for r in after["rows"]
+        if r["experiment"] == "lt" and r["split"] == "all"
+    }
+    assert n_users > 100 and lt[("baseline", "lt7")]["n"] == 100 and lt[("+match", "lt7_diff")]["n"] == 100
+    users = f"100 of {n_users}, a uniform sample (lt.users: 100, lt.users_seed: 0)"
+    assert users in after["notes"]["lt"]["simulator"]["users"]
+    assert f"Simulated users: {users}" in (tiny_run / "report.md").read_text()
+    ranking = lambda report: [r for r in report["rows"] if r["experiment"] == "ranking"]  # noqa: E731
+    assert ranking(after) == ranking(before)
+
+
 def test_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndata: {generate: tiny}\nranking: {seedz: [1]}\n")

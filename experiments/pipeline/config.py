@@ -121,6 +121,13 @@ class LTStage(_Stage):
         description="with workers: 1, torch threads of the ranking scorers while simulating (2 is 1.5x faster "
         "than 1 on an idle 2-core CPU)",
     )
+    users: int | None = Field(
+        None,
+        ge=2,
+        description="simulate only this many users, a uniform sample (the same for every ranker and seed), "
+        "named in the report: a cut for large worlds; None simulates all",
+    )
+    users_seed: int = Field(0, description="seed of the `users` sample")
     proxy: bool = Field(True, description="also the log-based proxy (the only LT figure on real logs)")
     proxy_window_days: int = Field(1, ge=1, description="proxy: users active in the test period's first days")
     proxy_horizon: int = Field(7, ge=1, description="proxy: active days counted over this many days after")

@@ -117,6 +117,25 @@ def _references(cfg: PipelineConfig, data_dir: Path) -> dict:
     )
 
 
+def simulated_users(cfg: PipelineConfig, n_users: int) -> np.ndarray | None:
+    """The user ids LT simulates: `lt.users` drawn uniformly without replacement (seeded by
+    `lt.users_seed`, so every ranker and seed meets the same users), or None for all of them."""
+    if cfg.lt.users is None or cfg.lt.users >= n_users:
+        return None
+    rng = np.random.default_rng(cfg.lt.users_seed)
+    return np.sort(rng.choice(n_users, size=cfg.lt.users, replace=False)) + 1
+
+
+def users_note(cfg: PipelineConfig, n_users: int) -> str:
+    """Who LT simulated, in words for the report."""
+    if simulated_users(cfg, n_users) is None:
+        return f"all {n_users:,}"
+    return (
+        f"{cfg.lt.users:,} of {n_users:,}, a uniform sample (lt.users: {cfg.lt.users}, "
+        f"lt.users_seed: {cfg.lt.users_seed}), the same for every ranker and seed"
+    )
+
+
 def _simulate_one(cfg, paths, data_dir, folds, name: str, model: str | None, seed: int, threads: int):
     """One simulation seed of one ranker: a reference (`model` None) or a variant's model of that
     seed. A module-level function, so that LT's worker processes can run it."""
@@ -130,7 +149,10 @@ def _simulate_one(cfg, paths, data_dir, folds, name: str, model: str | None, see
         scorer = run.scorer(*run.load_model(run.variant(name), model))
         scorer.threads = threads
     label = f"{name} (reference)" if model is None else name
-    return simulate_lt(world, start, scorer, days=cfg.lt.days, seeds=[seed], variant=label, progress=False)
+    users = simulated_users(cfg, world.config.n_users)
+    return simulate_lt(
+        world, start, scorer, days=cfg.lt.days, seeds=[seed], users=users, variant=label, progress=False
+    )
 
 
 def _result(saved: dict, paths: Paths) -> StageResult:
@@ -144,6 +166,7 @@ def _result(saved: dict, paths: Paths) -> StageResult:
             "LT on the world's simulator (active days per user; CI over users and seeds)",
             [r for r in rows if r["experiment"] == "lt"],
             COLUMNS,
+            text=f"Simulated users: {sim['users']}." if "users" in sim else "",
         )
     ]
     proxy = [r for r in rows if r["experiment"] == "lt_proxy"]
@@ -182,7 +205,7 @@ def simulate(
     from experiments.workers import here_and_in_processes
 
     try:
-        _, start = _world_start(data_dir)
+        world, start = _world_start(data_dir)
     except ValueError:
         return [], {"skipped": "not a generated world: the simulator needs the world's true model"}
     _references(cfg, data_dir)  # unknown names fail before any work; this process's jobs reuse them
@@ -217,6 +240,7 @@ def simulate(
         "workers": workers,
         "daily_active_share": daily,
         "start_day": start.day,
+        "users": users_note(cfg, world.config.n_users),
         "models": "simulation seed k ranks with the model of ranking seed k",
         "intervals": "two-level bootstrap: users, then seeds (paired across variants)",
         "interval_widening": widening,
