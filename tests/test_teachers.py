@@ -17,6 +17,7 @@ from recplug.data import DatasetError
 from recplug.data.embeddings import embedding_bag_collection, read_embeddings
 from recplug.data.io import write_parquet
 from teachers.config import load_config
+from teachers.data import TeacherData
 from teachers.train import Interrupted, NonFiniteLoss, train_teacher
 
 FAST = {"id": {"epochs": 8, "batch_size": 128, "log_every": 5}, "seq": {"epochs": 6, "log_every": 5}}
@@ -246,3 +247,27 @@ def test_examples_of_a_step_are_a_pure_function_of_seed_and_step():
         got[:] = -1  # a caller writing into its batch does not change the next one
     halves = [kind.examples_at(5, rank, 2) for rank in (0, 1)]
     assert np.concatenate(halves).tolist() == fresh(5).tolist()
+
+
+def test_cooccurrence_baseline_ranks_as_its_dense_definition(tiny_ds):
+    """The sparse item-to-item product ranks every event as the definition does, computed densely:
+    users x items incidence X, cosine-normalised co-occurrence D^-1/2 X X^T D^-1/2, a user's score the
+    sum of their history items' rows (repeats count again)."""
+    from recplug.metrics import ranks_from_scores
+    from teachers.evaluate import cooccurrence_ranks
+
+    cfg = load_config(kind="id")
+    data = TeacherData.from_dataset(tiny_ds, cfg)
+    ev = data.eval_set(tiny_ds, tiny_ds.meta.splits.valid_end, cfg.history_len)
+    x = np.zeros((data.items.size - 1, data.users.size - 1))
+    x[data.item_row - 1, data.user_row - 1] = 1.0
+    inv = 1.0 / np.sqrt(np.maximum(x.sum(1), 1.0))
+    c = inv[:, None] * (x @ x.T) * inv[None, :]
+    h = np.zeros((len(ev), x.shape[0]))
+    for i, items in enumerate(ev.history_list()):
+        np.add.at(h[i], items - 1, 1.0)
+    exclude = [torch.as_tensor(v - 1) for v in ev.history_list()]
+    scores = torch.from_numpy(np.round(h @ c, 9).astype(np.float32))
+    expected = ranks_from_scores(scores, torch.as_tensor(ev.target_rows - 1), exclude)
+    assert len(ev) > 100 and (h > 1).any()  # repeated history items are in the check
+    np.testing.assert_array_equal(cooccurrence_ranks(data, ev, chunk=64), expected)
