@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -180,7 +181,7 @@ def test_eval_scores_every_event_with_users_as_clusters(trained, tiny_ds):
 def test_two_process_sharded_run_matches_single_process(tiny_dir, tmp_path):
     """The same training under DistributedModelParallel on 2 CPU processes (gloo, torchrun).
     Tolerance: each rank softmaxes over its half of the batch, so runs are not bit-identical; Recall@50
-    must agree within 0.05 and the final loss within 15%."""
+    must agree within 0.05 and the late training loss within 10% (see below)."""
     args = [
         "teachers",
         "train",
@@ -223,7 +224,19 @@ def test_two_process_sharded_run_matches_single_process(tiny_dir, tmp_path):
     assert "rank" in plan
     two = {r["metric"]: r["mean"] for r in meta["metrics"] if r["variant"] == "id_teacher"}
     assert abs(two["recall@50"] - _metric(single, "id_teacher")) < 0.05
-    assert abs(meta["final_loss"] - single.final_loss) / single.final_loss < 0.15
+    # the last step's loss is one batch's: compare the mean over the last 10 logged steps (50 steps).
+    # A rank's softmax has half the batch's candidates: with exchangeable negatives its sum of
+    # exponentials is half the full batch's, so its loss is lower by log(2) for the same model
+    tail = {k: _late_loss(tmp_path / k) for k in ("one", "two")}
+    two = tail["two"] + math.log(meta["world_size"])
+    assert abs(two - tail["one"]) / tail["one"] < 0.1, tail
+
+
+def _late_loss(out, logged: int = 10) -> float:
+    """Mean training loss over a run's last `logged` logged steps."""
+    log = pl.read_csv(out / "train_log.csv")
+    assert log.height > 2 * logged
+    return float(log["loss"].tail(logged).mean())
 
 
 def test_examples_of_a_step_are_a_pure_function_of_seed_and_step():
