@@ -113,7 +113,7 @@ def cooccurrence_ranks(data: TeacherData, ev: EvalSet, chunk: int = 1024) -> np.
     for lo in range(0, len(ev), chunk):
         part = hist[lo : lo + chunk]
         rows = np.repeat(np.arange(len(part)), [len(v) for v in part])
-        cols = np.concatenate(part) - 1 if part else np.zeros(0, np.int64)
+        cols = np.concatenate(part) - 1  # a chunk is never empty
         h = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(part), c.shape[0]))
         scores = torch.from_numpy(np.round((h @ c).toarray(), 9).astype(np.float32))
         ranks[lo : lo + len(part)] = ranks_from_scores(
