@@ -19,3 +19,21 @@ def test_report_writes_table_and_json_with_the_machine(tmp_path, capsys):
     assert MACHINE_KEYS <= set(data["machine"]) and data["results"] == results
     printed = capsys.readouterr().out
     assert printed.startswith(md.rstrip("\n")) and "bench.json" in printed
+
+
+def test_teacher_baselines_benchmark_times_every_path_on_the_same_events(tiny_dir, tmp_path, monkeypatch):
+    """The co-occurrence benchmark runs end to end; its torch reference path ranks as recplug's does
+    (Recall@50 equal: they differ only where float32 summation order splits a tie)."""
+    import sys
+
+    from experiments.benchmarks import teacher_baselines
+
+    out = tmp_path / "bench"
+    argv = ["teacher_baselines", "--data", str(tiny_dir), "--events", "300", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    teacher_baselines.main()
+    results = json.loads((out / "teacher_baselines.json").read_text())["results"]
+    assert set(results["seconds"]) == {"embeddings", "most popular", "co-occurrence", "co-occurrence (torch)"}
+    assert results["events"] == 300 and results["equal_ranks"] > 0.95
+    new50, old50 = results["recall"]["50"]
+    assert abs(new50 - old50) < 1e-9
