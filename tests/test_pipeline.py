@@ -9,6 +9,7 @@ import math
 import pytest
 
 from experiments.cli import main
+from experiments.commands.run import CONFIGS
 from experiments.pipeline.config import load_pipeline_config
 
 ROW_KEYS = {"experiment", "variant", "metric", "split", "mean", "ci_low", "ci_high", "n"}
@@ -59,7 +60,7 @@ def test_a_second_run_skips_every_stage(tiny_run, capsys):
     before = _report(tiny_run)
     assert main(["run", "tiny", "--out", str(tiny_run), "--quiet"]) == 0
     out = capsys.readouterr().out
-    for stage in ("data", "teachers: id", "teachers: seq", "student: stages I-III", "cre", "lt"):
+    for stage in ("data", "teachers: id", "teachers: seq", "student: stages I-III", "cre", "ranking", "lt"):
         assert f"[{stage}]" in out and "up to date: skipped" in out, stage
     assert (tiny_run / "cre" / "embeddings.parquet").stat().st_mtime_ns == mtime
     after = _report(tiny_run)
@@ -67,6 +68,28 @@ def test_a_second_run_skips_every_stage(tiny_run, capsys):
     # the timings of the run that did the work, not the skip times
     for key in ("seconds_per_stage", "peak_memory_mib"):
         assert after["notes"][key] == before["notes"][key]
+
+
+def test_ranking_key_follows_its_inputs(tmp_path):
+    """The ranking stage is reused only while its config, the dataset's files and every embedding
+    folder it reads are those it ran on: rewriting a folder (a re-run CRE) or a config key re-runs it."""
+    from experiments.pipeline.stages import ranking_key
+
+    cfg = load_pipeline_config(CONFIGS / "tiny.yaml")
+    data, cre = tmp_path / "data", tmp_path / "cre"
+    for folder in (data, cre):
+        folder.mkdir()
+        (folder / "embeddings.parquet").write_bytes(b"1234")
+    key = lambda c: ranking_key(c, data, {"student": [str(cre)]})  # noqa: E731
+    before = key(cfg)
+    assert key(cfg) == before
+    (cre / "embeddings.parquet").write_bytes(b"12345")
+    assert key(cfg) != before
+    after = key(cfg)
+    other = load_pipeline_config(CONFIGS / "tiny.yaml", **{"ranking.seeds": [0, 1, 2]})
+    assert key(other) != after
+    (data / "interactions.parquet").write_bytes(b"x")
+    assert key(cfg) != after
 
 
 def test_fresh_lt_runs_it_again_to_identical_rows(tiny_run, capsys):

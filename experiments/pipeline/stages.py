@@ -15,7 +15,7 @@ from experiments.pipeline.config import PipelineConfig, ranking_config
 from experiments.pipeline.results import Section, StageResult
 from experiments.timing import timed
 from features.layout import RankingLayout
-from recplug.data.artifacts import file_identity, is_fresh, stamp
+from recplug.data.artifacts import file_identity, is_fresh, stamp, unstamp
 
 CRE_VARIANT = "+ both (CRE)"
 STAGES = ("data", "teachers", "student", "cre", "folds", "ranking", "lt")
@@ -354,25 +354,47 @@ def check_ranking_labels(cfg: PipelineConfig, data_dir: Path) -> None:
         )
 
 
+def ranking_key(cfg: PipelineConfig, data_dir: Path, sources: dict[str, list[str]]) -> dict:
+    """What the ranking rows depend on: the ranking section and its resolved config, the dataset's
+    files and every embedding folder it reads (by name, size and modification time: a stage that
+    rewrites a folder invalidates the rows)."""
+    return {
+        "stage": "ranking",
+        "ranking": cfg.ranking.model_dump(mode="json"),
+        "config": ranking_config(cfg).model_dump(mode="json"),
+        "data": file_identity(data_dir),
+        "sources": {name: [file_identity(Path(f)) for f in folders] for name, folders in sources.items()},
+    }
+
+
 def ranking_stage(
     cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[Paths] = ()
 ) -> StageResult:
     from experiments.pipeline.ranking_diagnostics import diagnostics_section, plot_learning_curves
-    from features.experiment import EXPERIMENTS, run_ranking
+    from features.experiment import EXPERIMENTS, RankingResult, run_ranking
     from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
     from recplug.metrics.intervals import diff_metric
 
-    with timed("ranking"):
-        result = run_ranking(
-            data_dir,
-            ranking_sources(cfg, paths, folds),
-            variants=cfg.ranking.variants,
-            seeds=cfg.ranking.seeds,
-            out_dir=paths.ranking.root,
-            cfg=ranking_config(cfg),
-            features_dir=paths.root / "features",
-            progress=cfg.progress,
-        )
+    sources = ranking_sources(cfg, paths, folds)
+    key = ranking_key(cfg, data_dir, sources)
+    if is_fresh(paths.ranking.root, key):
+        print(f"[ranking] {paths.ranking.root} is up to date: skipped")
+        summary = json.loads(paths.ranking.summary.read_text())
+        result = RankingResult(summary["rows"], summary, paths.ranking)
+    else:
+        unstamp(paths.ranking.root)
+        with timed("ranking"):
+            result = run_ranking(
+                data_dir,
+                sources,
+                variants=cfg.ranking.variants,
+                seeds=cfg.ranking.seeds,
+                out_dir=paths.ranking.root,
+                cfg=ranking_config(cfg),
+                features_dir=paths.root / "features",
+                progress=cfg.progress,
+            )
+        stamp(paths.ranking.root, key)
     rows = result.rows
     summary = result.summary
     sampled = summary.get("negatives")
