@@ -76,6 +76,26 @@ def test_same_seed_same_result_and_only_the_ranking_matters(tiny_world, start, r
     assert (runs["oracle"].active[0] != runs["oracle"].active[1]).any()
 
 
+def test_a_user_sample_draws_only_its_sessions_and_keeps_common_random_numbers(tiny_world, start, runs):
+    """`users`: a day draws candidates and labels for the sampled users' sessions only (its cost is the
+    sample's), every variant of a seed still faces the same draws, and who returns on day 0 is the
+    full simulation's (return draws are per user, whoever is simulated)."""
+    from experiments.lt.simulator import Simulator
+
+    ids = np.arange(1, tiny_world.config.n_users + 1)[::4]
+    day = Simulator(tiny_world, start, ids - 1, 50).draw_day(start.state.copy(), 0, start.day)
+    assert len(day.cand) == len(day.positive) == day.n_sess[ids - 1].sum() < day.n_sess.sum()
+    oracle = true_affinity_scorer(tiny_world)
+    sample = lambda scorer: simulate_lt(  # noqa: E731
+        tiny_world, start, scorer, days=7, seeds=SEEDS, users=ids, progress=False
+    )
+    a, b = sample(oracle), sample(lambda *x: 3 * oracle(*x) - 1)
+    np.testing.assert_array_equal(a.active, b.active)
+    np.testing.assert_allclose(a.satisfaction, b.satisfaction)
+    np.testing.assert_array_equal(a.active[:, 0], runs["oracle"].active[:, 0][:, ids - 1])
+    assert a.active[:, 1:].any()
+
+
 def test_replayed_return_state_is_the_generators(tiny_world, tiny_ds, monkeypatch):
     states = []
 

@@ -17,9 +17,10 @@ tables; interests keep drifting as the world's latents extrapolate):
    the mean per-impression satisfaction updates the return state.
 
 Common random numbers: every random draw of a day comes from its own generator keyed by (world
-seed, simulation seed, day, purpose), and is drawn for *all* users and *all* candidates whatever the
-variant does: return uniforms per user, session counts per user, candidate lists per (user, session
-slot), a tie-break key per candidate, and label noise per (user, session slot, candidate). So two
+seed, simulation seed, day, purpose), and is drawn for *all* simulated users and *all* candidates
+whatever the variant does: return uniforms and session counts per user, candidate lists per (simulated
+user, session slot), a tie-break key per candidate, and label noise per (simulated user, session slot,
+candidate). So two
 variants of the same seed face the same users, candidates and outcomes; a candidate shown by both
 gets the same click / finish / like. Variants diverge only where their choices differ and through
 the states and histories those choices lead to, which keeps paired differences low in variance.
@@ -55,7 +56,7 @@ class Day:
 
     active: np.ndarray  # (n_users,) bool
     n_sess: np.ndarray  # (n_users,) sessions each user would have if active
-    first: np.ndarray  # (n_users,) row of each user's first session in the arrays below
+    first: np.ndarray  # (n_users,) row of each simulated user's first session in the arrays below
     cand: np.ndarray  # (sessions, C) candidate item rows
     ties: np.ndarray  # (sessions, C) tie-break keys
     satisfaction: np.ndarray  # (sessions, C) satisfaction if shown (0 for inactive users)
@@ -77,10 +78,12 @@ class Simulator:
         rng = lambda purpose: rng_for(self.world.seed, LT_STREAM, seed, day, purpose)  # noqa: E731
         active = (rng(RETURN).random(n) < self.returns.p_return(state)) & self.simulated
         n_sess = 1 + rng(SESSIONS).poisson((cfg.sessions_per_active_day - 1) * self.latents.users.activity)
-        first = np.cumsum(n_sess) - n_sess
+        # session rows for the simulated users only: a 20% sample of users costs a fifth of a day
+        rows_of = np.where(self.simulated, n_sess, 0)
+        first = np.cumsum(rows_of) - rows_of
         catalogue_day = min(day, self.start.day - 1)  # no item exists that the logs did not
-        cand = self.policy.candidates(int(n_sess.sum()), catalogue_day, rng(CANDIDATES))
-        owner = np.repeat(np.arange(n), n_sess)
+        cand = self.policy.candidates(int(rows_of.sum()), catalogue_day, rng(CANDIDATES))
+        owner = np.repeat(np.arange(n), rows_of)
         live = np.flatnonzero(active[owner])
         aff = np.zeros(cand.shape)
         for lo in range(0, len(live), cfg.user_chunk):
