@@ -30,3 +30,22 @@ def test_exclusions_leave_the_target_and_drop_the_rest():
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])
     ranks = ranks_from_scores(scores, torch.tensor([2]), [torch.tensor([0, 2])])
     assert ranks.tolist() == [2.0]
+
+
+def test_cluster_bootstrap_resamples_whole_clusters_as_the_loop_did():
+    """`bootstrap_statistic` with clusters: each draw is the picked clusters' units, cluster after
+    cluster (the vectorised gather equals concatenating them one by one, for the same generator)."""
+    from recplug.metrics.intervals import bootstrap_statistic
+
+    rng = np.random.default_rng(1)
+    clusters = rng.integers(0, 40, 300)  # uneven sizes, some labels never used
+    x = rng.normal(size=300)
+    seen = []
+    bootstrap_statistic(lambda i: seen.append(i) or float(x[i].mean()), 300, 20, seed=3, clusters=clusters)
+    ref = np.random.default_rng(3)
+    _, idx = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(idx == c) for c in range(idx.max() + 1)]
+    np.testing.assert_array_equal(seen[0], np.arange(300))
+    for drawn in seen[1:]:
+        picked = ref.integers(0, len(members), len(members))
+        np.testing.assert_array_equal(drawn, np.concatenate([members[c] for c in picked]))
