@@ -70,6 +70,17 @@ def test_a_second_run_skips_every_stage(tiny_run, capsys):
         assert after["notes"][key] == before["notes"][key]
 
 
+def test_a_ranking_folder_without_its_rows_runs_again(tiny_run, capsys):
+    """A stamp alone is not trusted: without its metrics.json (deleted by hand) the ranking runs again."""
+    before = _report(tiny_run)
+    (tiny_run / "ranking" / "metrics.json").unlink()
+    assert main(["run", "tiny", "--out", str(tiny_run), "--quiet"]) == 0
+    assert "ranking is up to date" not in capsys.readouterr().out
+    assert (tiny_run / "ranking" / "metrics.json").is_file()
+    ranking = lambda report: [r for r in report["rows"] if r["experiment"] == "ranking"]  # noqa: E731
+    assert ranking(_report(tiny_run)) == ranking(before)
+
+
 def test_ranking_key_follows_its_inputs(tmp_path):
     """The ranking stage is reused only while its config, the dataset's files and every embedding
     folder it reads are those it ran on: rewriting a folder (a re-run CRE) or a config key re-runs it."""

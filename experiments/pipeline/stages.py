@@ -377,7 +377,7 @@ def ranking_stage(
 
     sources = ranking_sources(cfg, paths, folds)
     key = ranking_key(cfg, data_dir, sources)
-    if is_fresh(paths.ranking.root, key):
+    if is_fresh(paths.ranking.root, key) and paths.ranking.summary.is_file():
         print(f"[ranking] {paths.ranking.root} is up to date: skipped")
         summary = json.loads(paths.ranking.summary.read_text())
         result = RankingResult(summary["rows"], summary, paths.ranking)
