@@ -1,6 +1,6 @@
 """What every benchmark prints above its table and stores beside it: the machine it ran on (cores,
 torch threads, torch build, CPU model) and the results as JSON, so figures from two machines or two
-runs are never compared blind."""
+runs are never compared blind; and the one timer of a call they share."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ import platform
 import time
 from pathlib import Path
 from typing import Any
+
+
+def timed_call(fn) -> tuple[Any, float]:
+    """(fn(), its wall-clock seconds)."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
 
 
 def cpu_model() -> str:

@@ -13,16 +13,11 @@ and noisy: compare numbers measured in one run.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+from experiments.benchmarks.machine import timed_call
 
 
 def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
@@ -32,7 +27,7 @@ def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     with torch_threads(threads):
         torch.mm(a, b)
-        best = min(_timed(lambda: torch.mm(a, b))[1] for _ in range(repeats))
+        best = min(timed_call(lambda: torch.mm(a, b))[1] for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
@@ -60,7 +55,7 @@ def main() -> None:
     args = p.parse_args()
     name, folder = args.source.split("=", 1)
     cfg = RankingConfig()
-    run, init_s = _timed(
+    run, init_s = timed_call(
         lambda: RankingRun(args.data, {name: folder}, cfg, features_dir=None, progress=False)
     )
     imps = run.imps
@@ -88,7 +83,7 @@ def main() -> None:
     values = None
     for threads in (1, 2):
         with torch_threads(threads):
-            (values, _), secs = _timed(lambda: compute_match_features(module, hist, items))
+            (values, _), secs = timed_call(lambda: compute_match_features(module, hist, items))
         peak = matmul_peak_gflops(threads)
         results[f"threads_{threads}"] = {
             "rows_per_s": n / secs,
@@ -104,7 +99,7 @@ def main() -> None:
     m = min(args.reference_rows, n)
     sub = np.linspace(0, n - 1, m).astype(np.int64)  # spread over time: histories grow
     with torch_threads(2):
-        ref, secs = _timed(lambda: per_row_features(module, hist.take(sub), items[sub]))
+        ref, secs = timed_call(lambda: per_row_features(module, hist.take(sub), items[sub]))
     diff = float(np.abs(ref - values[sub]).max())
     results["per_row_2_threads"] = {"rows": m, "rows_per_s": m / secs, "max_abs_diff": diff}
     rows += [
@@ -112,14 +107,14 @@ def main() -> None:
         f"2 threads: rows/s | {m / secs:,.0f} |",
         f"| largest difference between the two paths | {diff:.1e} |",
     ]
-    _, secs = _timed(lambda: run.match_values(name))
+    _, secs = timed_call(lambda: run.match_values(name))
     rows.append(
         f"| match features of all {n:,} impressions inside RankingRun ({cfg.threads} thread), s | {secs:.1f} |"
     )
     # the bf16 option: speed, how far its features are from fp32, and what a ranker trained on them scores
     low_module = run.sources[name].match_module(cfg.top_k, cfg.decay, cfg.bins, "bf16")
     with torch_threads(2):
-        (low, _), secs = _timed(lambda: compute_match_features(low_module, hist, items))
+        (low, _), secs = timed_call(lambda: compute_match_features(low_module, hist, items))
     sim_diff = float(np.abs(low - values)[:, :4].max())
     bin_diff = float(np.abs(low - values)[:, 4 : 4 + cfg.bins].mean())
     results["bf16_2_threads"] = {
@@ -157,7 +152,7 @@ def main() -> None:
             f"{aucs['fp32']:.4f} / {aucs['bf16']:.4f} |"
         )
     for variant in args.variants:
-        _, secs = _timed(lambda v=variant: run.train(run.variant(v), seed=0))
+        _, secs = timed_call(lambda v=variant: run.train(run.variant(v), seed=0))
         results[f"train_{variant}_s"] = secs
         rows.append(f"| train + score `{variant}` x 1 seed (match features precomputed), s | {secs:.1f} |")
     report(args.out, "match_features", "\n".join(rows), results)

@@ -22,12 +22,11 @@ where float32 summation order splits a tie). Prints the machine; writes OUT/teac
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from experiments.benchmarks.machine import report
+from experiments.benchmarks.machine import report, timed_call
 
 
 def torch_cooccurrence_ranks(data, ev, chunk: int = 1024) -> np.ndarray:
@@ -64,12 +63,6 @@ def torch_cooccurrence_ranks(data, ev, chunk: int = 1024) -> np.ndarray:
     return ranks
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
 def main() -> None:
     from recplug.data import load_dataset
     from teachers.config import load_config
@@ -84,7 +77,7 @@ def main() -> None:
 
     ds = load_dataset(args.data)
     cfg = load_config(kind="id")
-    data, seconds_data = timed(lambda: TeacherData.from_dataset(ds, cfg))
+    data, seconds_data = timed_call(lambda: TeacherData.from_dataset(ds, cfg))
     ev = data.eval_set(ds, ds.meta.splits.valid_end, cfg.history_len, max_events=args.events)
     n_items = data.items.size - 1
     gen = torch.Generator().manual_seed(0)
@@ -99,7 +92,7 @@ def main() -> None:
     }
     ranks, seconds = {}, {}
     for name, fn in paths.items():
-        ranks[name], seconds[name] = timed(fn)
+        ranks[name], seconds[name] = timed_call(fn)
         print(f"{name}: {seconds[name]:.1f} s", flush=True)
     new, old = ranks["co-occurrence"], ranks["co-occurrence (torch)"]
     equal = float(np.mean(new == old))

@@ -20,10 +20,10 @@ Common random numbers: every random draw of a day comes from its own generator k
 seed, simulation seed, day, purpose), and is drawn for *all* simulated users and *all* candidates
 whatever the variant does: return uniforms and session counts per user, candidate lists per (simulated
 user, session slot), a tie-break key per candidate, and label noise per (simulated user, session slot,
-candidate). So two
-variants of the same seed face the same users, candidates and outcomes; a candidate shown by both
-gets the same click / finish / like. Variants diverge only where their choices differ and through
-the states and histories those choices lead to, which keeps paired differences low in variance.
+candidate). So two variants of the same seed face the same users, candidates and outcomes; a
+candidate shown by both gets the same click / finish / like. Variants diverge only where their choices
+differ and through the states and histories those choices lead to, which keeps paired differences low
+in variance.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from experiments.pipeline.config import PipelineConfig, ranking_config
 from experiments.pipeline.results import Section, StageResult
 from experiments.timing import timed
 from features.layout import RankingLayout
-from recplug.data.artifacts import file_identity, is_fresh, stamp, unstamp
+from recplug.data.artifacts import file_identity, is_fresh, stamp
 
 CRE_VARIANT = "+ both (CRE)"
 STAGES = ("data", "teachers", "student", "cre", "folds", "ranking", "lt")
@@ -80,8 +80,9 @@ class Paths:
 
 def _cached(folder: Path, key: dict, label: str, work) -> dict:
     """A stage's report (its metrics.json: rows and whatever else it records): the stage's own file
-    when up to date, else by running `work()`, which writes it and returns the same dict."""
-    if is_fresh(folder, key):
+    when up to date (a stamp without that file is not trusted), else by running `work()`, which writes
+    it and returns the same dict."""
+    if is_fresh(folder, key) and (folder / "metrics.json").is_file():
         print(f"[{label}] {folder} is up to date: skipped")
         return json.loads((folder / "metrics.json").read_text())
     with timed(label):
@@ -371,20 +372,17 @@ def ranking_stage(
     cfg: PipelineConfig, paths: Paths, data_dir: Path, folds: Sequence[Paths] = ()
 ) -> StageResult:
     from experiments.pipeline.ranking_diagnostics import diagnostics_section, plot_learning_curves
-    from features.experiment import EXPERIMENTS, RankingResult, run_ranking
+    from features.experiment import EXPERIMENTS, run_ranking
     from features.experiment_rows import DIFF_COLUMNS, METRICS, REFERENCE
     from recplug.metrics.intervals import diff_metric
 
     sources = ranking_sources(cfg, paths, folds)
-    key = ranking_key(cfg, data_dir, sources)
-    if is_fresh(paths.ranking.root, key) and paths.ranking.summary.is_file():
-        print(f"[ranking] {paths.ranking.root} is up to date: skipped")
-        summary = json.loads(paths.ranking.summary.read_text())
-        result = RankingResult(summary["rows"], summary, paths.ranking)
-    else:
-        unstamp(paths.ranking.root)
-        with timed("ranking"):
-            result = run_ranking(
+    summary = _cached(  # run_ranking writes its summary (rows included) to ranking/metrics.json
+        paths.ranking.root,
+        ranking_key(cfg, data_dir, sources),
+        "ranking",
+        lambda: (
+            run_ranking(
                 data_dir,
                 sources,
                 variants=cfg.ranking.variants,
@@ -393,10 +391,10 @@ def ranking_stage(
                 cfg=ranking_config(cfg),
                 features_dir=paths.root / "features",
                 progress=cfg.progress,
-            )
-        stamp(paths.ranking.root, key)
-    rows = result.rows
-    summary = result.summary
+            ).summary
+        ),
+    )
+    rows = summary["rows"]
     sampled = summary.get("negatives")
     against = (
         f"AUC, GAUC and logloss are measured against **sampled negatives** ({sampled['description']}: "
@@ -449,14 +447,14 @@ def ranking_stage(
     return StageResult(
         "ranking",
         rows,
-        [*sections, diagnostics_section(rows, result.summary)],
+        [*sections, diagnostics_section(rows, summary)],
         plots={
             "Ranker learning curves": plot_learning_curves(
-                result.summary["learning_curves"], paths.plots / "learning_curves.png"
+                summary["learning_curves"], paths.plots / "learning_curves.png"
             )
         },
         notes={
-            k: result.summary.get(k)
+            k: summary.get(k)
             for k in (
                 "negatives",
                 "catalog",
@@ -474,5 +472,5 @@ def ranking_stage(
                 "univariate_auc",
             )
         }
-        | {"interval_widening": result.summary["interval_widening"]},
+        | {"interval_widening": summary["interval_widening"]},
     )
